@@ -1,0 +1,71 @@
+"""Where editlib keeps things on disk, and which device it uses when none is named.
+
+Two environment variables, both optional:
+- ``EDITLIB_CACHE``: the one directory for every cache (converted models, covariance
+  statistics, target values, context templates). Default ``~/.cache/editlib``.
+- ``EDITLIB_DATA``: a directory holding data files (CounterFact, zsRE, text corpora).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def cache_dir(sub: str | None = None, root: str | os.PathLike | None = None) -> Path:
+    """The cache directory (or one of its sub-folders), created on demand."""
+    base = Path(root or os.environ.get("EDITLIB_CACHE") or Path.home() / ".cache" / "editlib")
+    path = base / sub if sub else base
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dirs() -> list[Path]:
+    """Directories searched for data files: ``$EDITLIB_DATA`` then ``<cache>/data``."""
+    dirs = []
+    if os.environ.get("EDITLIB_DATA"):
+        dirs.append(Path(os.environ["EDITLIB_DATA"]))
+    dirs.append(cache_dir("data"))
+    return dirs
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU. Every function also takes an explicit device."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
+                "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+                "float64": torch.float64}[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; use float32, float16 or bfloat16") from None
+
+
+def stable_key(**fields) -> str:
+    """A short hash of JSON-serialisable fields, for cache file names."""
+    blob = json.dumps(fields, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def atomic_save(obj, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename: readers never
+    see a half-written cache entry."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,161 @@
+"""The public entry point: ``Editor(model, tok, method="emmet", layers=[...])``.
+
+    editor = Editor(model, tok, method="memit", preset="smollm2-135m", layers="spread")
+    with editor.edited(requests) as result:      # weights restored bit-exactly on exit
+        ...evaluate the edited model...
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+import torch
+
+from .distribute import distribute
+from .hparams import EditHparams, get_method, load_preset, split_overrides
+from .keys import compute_keys, site_values
+from .models import as_w, check_layers, get_architecture, rewrite_weight
+from .requests import EditRequest, as_requests, check_finite
+from .stats import second_moments
+from .templates import context_templates
+from .values import compute_z
+
+
+@dataclass
+class EditResult:
+    method: str
+    layers: list[int]
+    requests: list[EditRequest]
+    deltas: dict[str, torch.Tensor]          # module name -> Δ (d_v × d_k), float64, CPU
+    diagnostics: list[dict]                  # one per layer
+    z: torch.Tensor                          # (B, d_v) target values
+    z_info: dict
+    timings: dict
+    hparams: dict
+    stats_info: dict = field(default_factory=dict)
+
+    def diagnostics_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"method": self.method, **d} for d in self.diagnostics])
+
+
+class Editor:
+    """Writes facts into ``model`` with one objective (``method``) on one or several layers.
+
+    ``preset``: a preset name (see ``editlib.available_presets()``); by default the preset
+    named like the loaded model, if any. ``layers``: a list, or "single"/"spread" to take
+    the preset's. Any :class:`~editlib.hparams.EditHparams` or method-config field can be
+    overridden by keyword.
+    """
+
+    def __init__(self, model, tok, method: str = "emmet", layers="single", preset: str | None = None,
+                 use_cache: bool = True, progress: bool = True, **overrides):
+        self.model, self.tok = model, tok
+        self.arch = get_architecture(model)
+        self.method = get_method(method)
+        hp_over, cfg_over = split_overrides(self.method, overrides)
+        preset_name = preset or getattr(model, "editlib_name", None)
+        self.preset = None
+        if preset_name is not None:
+            try:
+                self.preset = load_preset(preset_name)
+            except KeyError:
+                if preset is not None:
+                    raise
+        if self.preset is not None:
+            self.hparams = self.preset.edit_hparams(layers, **hp_over)
+            self.config = self.preset.method_config(self.method.name, **cfg_over)
+        else:
+            if isinstance(layers, str):
+                raise ValueError(f"no preset for this model, so layers={layers!r} means nothing: "
+                                 "pass a list of layer indices")
+            self.hparams = EditHparams(layers=list(layers), **hp_over)
+            self.config = self.method.config_cls(**cfg_over)
+        self.hparams.layers = check_layers(model, self.hparams.layers)
+        self.use_cache, self.progress = use_cache, progress
+        self._originals: dict[str, torch.Tensor] = {}
+        self._templates: list[str] | None = None
+        self._covs: dict[int, torch.Tensor] = {}
+        self.stats_info: dict = {}
+
+    # ---------------------------------------------------------------- ingredients
+    @property
+    def templates(self) -> list[str]:
+        if self._templates is None:
+            self._templates = context_templates(self.model, self.tok, self.hparams.context_template_lengths,
+                                                seed=self.hparams.template_seed, use_cache=self.use_cache)
+        return self._templates
+
+    def covariances(self) -> dict[int, torch.Tensor]:
+        """C0 per edit layer, from the unedited model (computed before any edit)."""
+        todo = [l for l in self.hparams.layers if l not in self._covs]
+        if todo:
+            if self._originals:
+                raise RuntimeError("statistics must come from the unedited model: restore() first")
+            hp = self.hparams
+            covs, self.stats_info = second_moments(
+                self.model, self.tok, self.arch, todo, corpus=hp.mom2_dataset, n_tokens=hp.mom2_n_tokens,
+                seq_len=hp.mom2_seq_len, compute_dtype=hp.mom2_dtype, use_cache=self.use_cache,
+                progress=self.progress)
+            self._covs.update(covs)
+        return self._covs
+
+    # ---------------------------------------------------------------- editing
+    def apply(self, requests) -> EditResult:
+        """Edit the model in place. Weights can be restored with :meth:`restore`."""
+        requests = as_requests(requests)
+        if not self.method.batch and len(requests) > 1:
+            raise ValueError(f"{self.method.name} writes one fact at a time, got {len(requests)}; "
+                             "use method='emmet' or 'memit' for a batch, or apply one request at a time")
+        hp, t = self.hparams, {}
+        t0 = time.perf_counter()
+        covs = self.covariances()
+        templates = self.templates
+        t["stats_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        last = hp.layers[-1]
+        z, z_info = compute_z(self.model, self.tok, self.arch, requests, last, templates, hp, progress=self.progress)
+        t["z_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        deltas = {}
+
+        def keys_at(layer):
+            return compute_keys(self.model, self.tok, self.arch, requests, [layer], templates, hp.fact_token)[layer]
+
+        def values_at_last():
+            return site_values(self.model, self.tok, self.arch, requests, last, hp.fact_token)
+
+        def solve(layer, keys, resid):
+            delta, diag = self.method.solve(keys, resid, covs[layer].to(keys.device), self.config)
+            check_finite(f"Δ at layer {layer}", delta)
+            return delta, diag
+
+        def apply(layer, delta):
+            name = self.arch.name("rewrite", layer)
+            w = rewrite_weight(self.model, self.arch, layer)
+            self._originals.setdefault(name, w.detach().clone())
+            with torch.no_grad():
+                as_w(w, self.arch).add_(delta.to(w.dtype).to(w.device))
+            deltas[name] = delta.cpu()
+
+        steps = distribute(hp.layers, z.T, keys_at, values_at_last, solve, apply, progress=self.progress)
+        t["solve_s"] = time.perf_counter() - t0
+        t["total_s"] = sum(t.values())
+        return EditResult(self.method.name, list(hp.layers), requests, deltas, [d for _, _, d in steps],
+                          z.cpu(), z_info, t, {**asdict(hp), **asdict(self.config)}, dict(self.stats_info))
+
+    def restore(self) -> None:
+        """Put back the original weights, bit for bit."""
+        with torch.no_grad():
+            for name, w0 in self._originals.items():
+                self.model.get_submodule(name).weight.copy_(w0)
+        self._originals.clear()
+
+    @contextmanager
+    def edited(self, requests):
+        """``with editor.edited(requests) as result:`` — the edit holds inside the block."""
+        try:
+            yield self.apply(requests)
+        finally:
+            self.restore()

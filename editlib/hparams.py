@@ -1,0 +1,156 @@
+"""Typed hyperparameters: the edit pipeline's (:class:`EditHparams`), one config per
+objective, a registry from method name to solver + config, and presets loaded from JSON."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from importlib import resources
+from typing import Callable
+
+from . import solvers
+from .values import ZSettings
+
+
+@dataclass
+class EditHparams(ZSettings):
+    """Everything but the objective. Fields of :class:`~editlib.values.ZSettings` (target
+    values) plus where to edit and how to collect statistics."""
+
+    layers: list[int] = field(default_factory=list)       # edit layers, ascending
+    context_template_lengths: tuple = ((10, 5),)          # (tokens, count) of generated prefixes
+    template_seed: int = 0                                # seed of the prefix sampling
+    mom2_dataset: str = "auto"                            # corpus for C0 (see editlib.corpus)
+    mom2_n_tokens: int = 50_000                           # tokens of that corpus
+    mom2_seq_len: int = 128                               # window length when collecting C0
+    mom2_dtype: str | None = None                         # autocast dtype for C0's forward passes
+
+
+@dataclass
+class RomeConfig:
+    """ROME has no hyperparameter of its own: the constraint is exact, one fact."""
+
+
+@dataclass
+class MemitConfig:
+    mom2_update_weight: float = 15000.0   # λ, weight of the preservation term
+
+
+@dataclass
+class EmmetConfig:
+    mu: float = 0.1                        # ridge on Kᵀ C⁻¹ K (0 = the exact first version)
+    mom2_update_weight: float = 10000.0    # C0 is scaled by this first: effective ridge λ·μ
+    ridge_single_edits: bool = False       # the authors add μ only when B > 1
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    config_cls: type
+    solve: Callable            # (keys, resid, cov, config) -> (delta, diagnostics)
+    batch: bool = True         # accepts B > 1
+
+
+def _rome(keys, resid, cov, cfg: RomeConfig):
+    return solvers.rome(keys, resid, cov)
+
+
+def _memit(keys, resid, cov, cfg: MemitConfig):
+    return solvers.memit(keys, resid, cov, cfg.mom2_update_weight)
+
+
+def _emmet(keys, resid, cov, cfg: EmmetConfig):
+    mu = cfg.mu if (keys.shape[1] > 1 or cfg.ridge_single_edits) else 0.0
+    delta, diag = solvers.emmet(keys, resid, cfg.mom2_update_weight * cov, mu)
+    diag["preservation_cost"] /= cfg.mom2_update_weight     # report against C0 itself
+    return delta, {**diag, "mu": mu}
+
+
+METHODS: dict[str, Method] = {
+    "rome": Method("rome", RomeConfig, _rome, batch=False),
+    "memit": Method("memit", MemitConfig, _memit),
+    "emmet": Method("emmet", EmmetConfig, _emmet),
+}
+
+
+def register_method(method: Method) -> None:
+    METHODS[method.name] = method
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name.lower()]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; known: {sorted(METHODS)}") from None
+
+
+def split_overrides(method: Method, overrides: dict):
+    """Route keyword overrides to EditHparams or the method's config; reject unknown ones."""
+    hp_names = {f.name for f in fields(EditHparams)}
+    cfg_names = {f.name for f in fields(method.config_cls)}
+    unknown = set(overrides) - hp_names - cfg_names
+    if unknown:
+        raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)} for method {method.name!r}; "
+                        f"edit settings: {sorted(hp_names)}; {method.name} settings: {sorted(cfg_names)}")
+    return ({k: v for k, v in overrides.items() if k in hp_names},
+            {k: v for k, v in overrides.items() if k in cfg_names})
+
+
+# ------------------------------------------------------------------------- presets
+
+@dataclass
+class Preset:
+    """A model's published or measured settings (``editlib/presets/<name>.json``)."""
+
+    name: str
+    model: str                                  # what load_model takes
+    aliases: list[str]
+    layers_single: list[int]
+    layers_spread: list[int]
+    hparams: dict
+    methods: dict                               # {method: {field: value}}
+    source: str
+
+    def edit_hparams(self, layers: str | list[int] = "single", **overrides) -> EditHparams:
+        if isinstance(layers, str):
+            if layers not in ("single", "spread"):
+                raise ValueError(f"layers must be 'single', 'spread' or a list, not {layers!r}")
+            layers = self.layers_single if layers == "single" else self.layers_spread
+        return replace(EditHparams(**self.hparams), layers=list(layers), **overrides)
+
+    def method_config(self, method: str, **overrides):
+        m = get_method(method)
+        return m.config_cls(**{**self.methods.get(m.name, {}), **overrides})
+
+
+def _validate_preset(d: dict, where: str) -> Preset:
+    required = {f.name for f in fields(Preset)}
+    missing = required - set(d)
+    if missing:
+        raise ValueError(f"preset {where}: missing {sorted(missing)}")
+    extra = set(d) - required
+    if extra:
+        raise ValueError(f"preset {where}: unknown keys {sorted(extra)}")
+    p = Preset(**d)
+    EditHparams(**p.hparams)                    # unknown hparam names raise TypeError here
+    for m, cfg in p.methods.items():
+        get_method(m).config_cls(**cfg)
+    if p.layers_single != sorted(p.layers_single) or p.layers_spread != sorted(p.layers_spread):
+        raise ValueError(f"preset {where}: layers must be ascending")
+    return p
+
+
+def available_presets() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("editlib.presets").iterdir() if p.name.endswith(".json"))
+
+
+def load_preset(name: str) -> Preset:
+    """A preset by its name or one of its aliases (exact, case-insensitive)."""
+    for fname in available_presets():
+        d = json.loads(resources.files("editlib.presets").joinpath(fname + ".json").read_text())
+        if name.lower() in [a.lower() for a in [d.get("name"), d.get("model"), *d.get("aliases", [])]]:
+            return _validate_preset(d, fname)
+    raise KeyError(f"no preset for {name!r}; available: {available_presets()}")
+
+
+def hparams_dict(hp: EditHparams, cfg) -> dict:
+    return {**asdict(hp), **asdict(cfg)}

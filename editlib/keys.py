@@ -1,0 +1,76 @@
+"""Keys k: the rewrite module's input at the fact token, averaged over context templates
+as the reference code does: k = ½ k(plain prompt) + ½ mean_t k(template_t prompt)."""
+from __future__ import annotations
+
+import torch
+
+from .hooks import trace
+from .models import Architecture
+from .prompts import encode, pad, pad_id
+from .requests import EditRequest, check_finite
+
+
+def _token_batches(encoded, max_tokens: int):
+    """Split encoded rows into batches of at most ``max_tokens`` padded tokens."""
+    batch, width = [], 0
+    for e in encoded:
+        w = max(width, len(e.ids))
+        if batch and w * (len(batch) + 1) > max_tokens:
+            yield batch
+            batch, w = [], len(e.ids)
+        batch.append(e)
+        width = w
+    if batch:
+        yield batch
+
+
+def read_at_fact(model, tok, arch: Architecture, requests: list[EditRequest], templates: list[str],
+                 reads: dict[str, str], fact_token: str, max_tokens: int = 4096) -> dict[str, torch.Tensor]:
+    """For every (template, request) pair, the module inputs/outputs named in ``reads`` at
+    the fact token: {name: (n_templates, B, d)}. Stops the forward after the deepest read."""
+    device = next(model.parameters()).device
+    encoded = [encode(tok, t, r.prompt, r.subject, fact_token) for t in templates for r in requests]
+    order = [_depth(arch, n) for n in reads]
+    deepest = list(reads)[max(range(len(order)), key=order.__getitem__)]
+    parts: dict[str, list[torch.Tensor]] = {n: [] for n in reads}
+    for batch in _token_batches(encoded, max_tokens):
+        ids, mask = pad([e.ids for e in batch], pad_id(tok), device)
+        rows = torch.arange(len(batch), device=device)
+        cols = torch.tensor([e.fact_idx for e in batch], device=device)
+        got = trace(model, ids, mask, reads, rows, cols, stop_after=deepest)
+        for n in reads:
+            parts[n].append(got[n].float())
+    return {n: torch.cat(v).view(len(templates), len(requests), -1) for n, v in parts.items()}
+
+
+def _depth(arch: Architecture, name: str) -> tuple[int, int]:
+    """Order module names by (layer, is-block-output) so we stop after the deepest one."""
+    digits = [int(p) for p in name.split(".") if p.isdigit()]
+    return (digits[0] if digits else 10**9, -name.count("."))
+
+
+def template_mean(x: torch.Tensor) -> torch.Tensor:
+    """(n_templates, B, d) → (B, d): ½ plain + ½ mean of the prefixed templates."""
+    if x.shape[0] == 1:
+        return x[0]
+    return 0.5 * x[0] + 0.5 * x[1:].mean(0)
+
+
+def compute_keys(model, tok, arch: Architecture, requests: list[EditRequest], layers: list[int],
+                 templates: list[str], fact_token: str = "subject_last") -> dict[int, torch.Tensor]:
+    """K_E per layer: {layer: (d_k, B)} in float32."""
+    names = {layer: arch.name("rewrite", layer) for layer in layers}
+    got = read_at_fact(model, tok, arch, requests, templates, {n: "in" for n in names.values()}, fact_token)
+    keys = {layer: template_mean(got[n]).T.contiguous() for layer, n in names.items()}
+    for layer, k in keys.items():
+        check_finite(f"keys at layer {layer}", k)
+    return keys
+
+
+def site_values(model, tok, arch: Architecture, requests: list[EditRequest], layer: int,
+                fact_token: str = "subject_last") -> torch.Tensor:
+    """The value-site output at the fact token of the plain prompt: (d_v, B). This is H in
+    MEMIT's residual R = Z − H."""
+    name = arch.name(arch.value_site, layer)
+    got = read_at_fact(model, tok, arch, requests, ["{}"], {name: "out"}, fact_token)
+    return got[name][0].T.contiguous()

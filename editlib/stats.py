@@ -1,0 +1,102 @@
+"""Covariance statistics: C0 = E[k kᵀ], the uncentred second moment of the rewrite
+module's input over generic text, for each edit layer.
+
+One pass collects every requested layer, stopping the forward after the deepest one.
+Results are cached on disk per (model, layer, corpus, token count, window, dtype).
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import atomic_save, cache_dir, stable_key
+from .corpus import corpus_documents
+from .hooks import StopForward, hooks
+from .models import Architecture, model_fingerprint
+from .prompts import pad, pad_id
+
+
+def _windows(tok, docs, n_tokens: int, seq_len: int):
+    """Token windows of ≤ seq_len from the documents until n_tokens are collected."""
+    got = 0
+    for doc in docs:
+        ids = tok(doc)["input_ids"]
+        for i in range(0, len(ids), seq_len):
+            w = ids[i:i + seq_len]
+            if len(w) < 8:
+                continue
+            w = w[: n_tokens - got]
+            yield w
+            got += len(w)
+            if got >= n_tokens:
+                return
+
+
+def _cache_path(model, arch, layer, corpus, n_tokens, seq_len, dtype):
+    key = stable_key(corpus=corpus, n=n_tokens, seq=seq_len, dtype=str(dtype))
+    name = arch.name("rewrite", layer)
+    return cache_dir("stats") / model_fingerprint(model) / f"{name}-{corpus}-{n_tokens}tok-{key}.pt"
+
+
+def second_moments(model, tok, arch: Architecture, layers: list[int], corpus: str = "auto",
+                   n_tokens: int = 50_000, seq_len: int = 128, batch_size: int = 16,
+                   compute_dtype: str | None = None, seed: int = 0, use_cache: bool = True,
+                   progress: bool = True) -> tuple[dict[int, torch.Tensor], dict]:
+    """{layer: C0 (d_k × d_k) float64 on CPU}, and info (corpus, tokens, cache hits)."""
+    paths = {l: _cache_path(model, arch, l, corpus, n_tokens, seq_len, compute_dtype) for l in layers}
+    out, info = {}, {"corpus": corpus, "n_tokens": n_tokens, "seq_len": seq_len, "cached_layers": []}
+    for layer, p in paths.items():
+        if use_cache and p.exists():
+            blob = torch.load(p)
+            out[layer] = blob["mom2"] / blob["count"]
+            info.update(corpus_used=blob["corpus"], tokens_used=blob["count"])
+            info["cached_layers"].append(layer)
+    todo = [l for l in layers if l not in out]
+    if not todo:
+        return out, info
+    docs, desc = corpus_documents(corpus, model, tok, seed=seed)
+    device = next(model.parameters()).device
+    names = {l: arch.name("rewrite", l) for l in todo}
+    mods = {l: model.get_submodule(n) for l, n in names.items()}
+    acc = {l: None for l in todo}
+    count = 0
+    mask_now = {}
+
+    def accumulate(layer, last):
+        def hook(module, args, output):
+            x = args[0]
+            k = x[mask_now["m"]].float()                       # (n_tokens, d_k)
+            g = (k.T @ k).double().cpu()
+            acc[layer] = g if acc[layer] is None else acc[layer] + g
+            if last:
+                raise StopForward
+        return hook
+
+    deepest = max(todo)
+    autocast = (torch.autocast(device.type, dtype=getattr(torch, compute_dtype))
+                if compute_dtype else nullcontext())
+    windows = list(_windows(tok, docs, n_tokens, seq_len))
+    bar = tqdm(total=sum(map(len, windows)), desc=f"C0 for layers {todo}", unit="tok",
+               disable=not progress, leave=False)
+    handles = [m.register_forward_hook(accumulate(l, l == deepest)) for l, m in mods.items()]
+    with hooks(*handles), torch.no_grad(), autocast:
+        for i in range(0, len(windows), batch_size):
+            ids, mask = pad(windows[i:i + batch_size], pad_id(tok), device)
+            mask_now["m"] = mask.bool()
+            try:
+                model(input_ids=ids, attention_mask=mask, use_cache=False)
+            except StopForward:
+                pass
+            n = int(mask.sum())
+            count += n
+            bar.update(n)
+    bar.close()
+    for l in todo:
+        blob = {"mom2": acc[l], "count": count, "corpus": desc}
+        if use_cache:
+            atomic_save(blob, paths[l])
+        out[l] = acc[l] / count
+    info.update(corpus_used=desc, tokens_used=count)
+    return out, info

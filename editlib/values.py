@@ -1,0 +1,227 @@
+"""Target values z (ROME/MEMIT's "compute v/z"), for a whole batch of facts at once.
+
+For each fact, δ starts at 0 and is added at the value site of layer L (see
+``Architecture.value_site``) at the fact token of every rewriting prompt (each context
+template + the prompt + target tokens but the last) and of the KL prompt "{subject} is a".
+Adam minimises, per fact,
+
+    L(δ) = NLL(target_new | prompts)                       (mean over tokens, then prompts)
+         + kl_factor · KL(p_δ ‖ p_0)  at the fact token of "{subject} is a"
+         + v_weight_decay · ‖δ‖ / ‖h‖²
+
+with ‖δ‖ clipped to clamp_norm_factor · ‖h‖ after each step, and stops a fact once its
+loss < v_early_stop_loss. z = h + δ, h the value-site output at the plain prompt.
+
+Each fact's loss depends only on its own δ and Adam is element-wise, so all facts are
+optimised together: one forward/backward per step over every active fact's prompts, with
+the same trajectory as optimising each alone. The blocks below L run once per batch
+(:class:`~editlib.hooks.UpperBlocks`), logits are computed only at target positions, and
+finished facts drop out of the batch.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from .hooks import UpperBlocks, add_at
+from .lm import head_logits
+from .models import Architecture, num_layers
+from .prompts import encode, pad, pad_id, target_ids
+from .requests import EditRequest, check_finite
+
+KL_PROMPT = "{} is a"
+
+
+@dataclass
+class ZSettings:
+    v_num_grad_steps: int = 20
+    v_lr: float = 0.5
+    v_weight_decay: float = 0.5
+    clamp_norm_factor: float = 0.75
+    kl_factor: float = 0.0625
+    v_early_stop_loss: float = 0.05
+    fact_token: str = "subject_last"
+    max_tokens: int = 6144           # padded tokens per forward/backward chunk (memory budget)
+    compute_dtype: str | None = None  # e.g. "bfloat16": autocast the upper blocks' matmuls
+
+
+@contextmanager
+def frozen_weights(model):
+    """Turn off weight gradients while optimising δ (only δ needs them)."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+class _Chunk:
+    """The prompts of some facts, padded into one batch, with the blocks ≥ L recorded."""
+
+    def __init__(self, model, tok, arch, facts, prompts, layer, device):
+        self.facts = facts                       # indices into the request list
+        rows, self.row_fact, site_cols, t_rows, t_cols, t_ids, t_fact, kl_rows, kl_cols = ([] for _ in range(9))
+        first_row = {}
+        for f in facts:
+            for kind, enc, tgt in prompts[f]:
+                r = len(rows)
+                rows.append(enc.ids)
+                self.row_fact.append(f)
+                site_cols.append(enc.fact_idx)
+                if kind == "rewrite":
+                    first_row.setdefault(f, r)
+                    for j, t in enumerate(tgt):
+                        t_rows.append(r); t_cols.append(enc.n_prompt - 1 + j); t_ids.append(t); t_fact.append(f)
+                else:
+                    kl_rows.append(r); kl_cols.append(enc.fact_idx)
+        T = lambda x: torch.tensor(x, dtype=torch.long, device=device)  # noqa: E731
+        self.ids, self.mask = pad(rows, pad_id(tok), device)
+        self.row_fact, self.site_cols = T(self.row_fact), T(site_cols)
+        self.site_rows = torch.arange(len(rows), device=device)
+        self.first_row = T([first_row[f] for f in facts])
+        self.t_rows, self.t_cols, self.t_ids, self.t_fact = T(t_rows), T(t_cols), T(t_ids), T(t_fact)
+        self.kl_rows, self.kl_cols = T(kl_rows), T(kl_cols)
+        self.n_targets = torch.bincount(self.t_rows, minlength=len(rows)).clamp(min=1)
+        n_layers = num_layers(model)
+        self.upper = UpperBlocks.capture(model, [arch.name("block", i) for i in range(layer, n_layers)],
+                                         self.ids, self.mask)
+        self.site = model.get_submodule(arch.name(arch.value_site, layer))
+        self.model, self.arch = model, arch
+
+    @property
+    def n_tokens(self) -> int:
+        return self.ids.numel()
+
+    def forward(self, delta: torch.Tensor, n_facts: int):
+        """Run blocks ≥ L with δ added; return per-fact NLL (n_facts,), the site output at
+        each fact's plain prompt (n_facts, d; rows of other facts are zero) and the KL
+        rows' log-probabilities."""
+        seen = {}
+
+        def vectors():
+            return delta[self.row_fact]
+
+        def read(module, args, output):
+            out = output[0] if isinstance(output, tuple) else output
+            seen["h"] = out[self.first_row, self.site_cols[self.first_row]].detach().float()
+
+        h1 = self.site.register_forward_hook(read)
+        h2 = add_at(self.site, self.site_rows, self.site_cols, vectors)
+        try:
+            hidden = self.upper()
+        finally:
+            h1.remove(); h2.remove()
+        rows = torch.cat([self.t_rows, self.kl_rows])
+        cols = torch.cat([self.t_cols, self.kl_cols])
+        logp = torch.log_softmax(head_logits(self.model, self.arch, hidden[rows, cols]), dim=-1)
+        n_t = len(self.t_rows)
+        tok_nll = -logp[torch.arange(n_t, device=logp.device), self.t_ids]
+        row_nll = torch.zeros(len(self.row_fact), device=logp.device).index_add(0, self.t_rows, tok_nll)
+        row_nll = row_nll / self.n_targets
+        is_rw = torch.zeros(len(self.row_fact), dtype=torch.bool, device=logp.device)
+        is_rw[self.t_rows] = True
+        fact_nll = torch.zeros(n_facts, device=logp.device).index_add(0, self.row_fact[is_rw], row_nll[is_rw])
+        fact_nll = fact_nll / torch.bincount(self.row_fact[is_rw], minlength=n_facts).clamp(min=1)
+        h = torch.zeros(n_facts, delta.shape[1], device=delta.device)
+        h[torch.tensor(self.facts, device=delta.device)] = seen["h"]
+        return fact_nll, h, logp[n_t:]
+
+
+def _prompts(tok, requests, templates, fact_token):
+    """Per fact: [("rewrite", Encoded, target ids) per template] + [("kl", Encoded, None)]."""
+    out = []
+    for r in requests:
+        tgt = target_ids(tok, r.target_new)
+        rw = [("rewrite", encode(tok, t, r.prompt, r.subject, fact_token, append=tgt[:-1]), tgt) for t in templates]
+        kl = ("kl", encode(tok, "{}", KL_PROMPT, r.subject, fact_token), None)
+        out.append(rw + [kl])
+    return out
+
+
+def _chunks(facts, prompts, max_tokens):
+    """Group facts so each chunk's padded size stays under ``max_tokens``."""
+    group, width, rows = [], 0, 0
+    for f in facts:
+        w = max(width, max(len(e.ids) for _, e, _ in prompts[f]))
+        n = rows + len(prompts[f])
+        if group and w * n > max_tokens:
+            yield group
+            group, w, n = [], max(len(e.ids) for _, e, _ in prompts[f]), len(prompts[f])
+        group.append(f)
+        width, rows = w, n
+    if group:
+        yield group
+
+
+def compute_z(model, tok, arch: Architecture, requests: list[EditRequest], layer: int,
+              templates: list[str], s: ZSettings = ZSettings(), progress: bool = True):
+    """Target values at ``layer``'s value site: (Z (B, d) float32, info dict)."""
+    device = next(model.parameters()).device
+    B = len(requests)
+    prompts = _prompts(tok, requests, templates, s.fact_token)
+    autocast = (torch.autocast(device.type, dtype=getattr(torch, s.compute_dtype))
+                if s.compute_dtype else nullcontext())
+    with frozen_weights(model), autocast:
+        chunks = [_Chunk(model, tok, arch, g, prompts, layer, device)
+                  for g in _chunks(range(B), prompts, s.max_tokens)]
+        d = chunks[0].upper.hidden_in.shape[-1] if arch.value_site == "block" else \
+            model.get_submodule(arch.name("rewrite", layer)).weight.shape[1 if arch.transposed else 0]
+        delta = torch.zeros(B, d, device=device, requires_grad=True)
+        opt = torch.optim.Adam([delta], lr=s.v_lr)
+        h0 = torch.zeros(B, d, device=device)
+        kl0: dict[int, torch.Tensor] = {}
+        done = torch.zeros(B, dtype=torch.bool)
+        steps = torch.zeros(B, dtype=torch.long)
+        final = {"loss": torch.zeros(B), "nll": torch.zeros(B), "kl": torch.zeros(B)}
+        bar = tqdm(range(s.v_num_grad_steps), desc=f"z @ layer {layer} ({B} facts)", disable=not progress, leave=False)
+        for it in bar:
+            opt.zero_grad(set_to_none=False)
+            for ci, ch in enumerate(chunks):
+                active = [f for f in ch.facts if not done[f]]
+                if not active:
+                    continue
+                if len(active) < 0.75 * len(ch.facts):  # drop finished facts from the batch
+                    ch = chunks[ci] = _Chunk(model, tok, arch, active, prompts, layer, device)
+                nll, h, kl_logp = ch.forward(delta, B)
+                idx = torch.tensor(ch.facts, device=device)
+                if it == 0:
+                    h0[idx] = h[idx]
+                    for f, row in zip(ch.facts, kl_logp.detach()):
+                        kl0[f] = row
+                kl_init = torch.stack([kl0[f] for f in ch.facts])
+                kl = (kl_logp.exp() * (kl_logp - kl_init)).sum(-1)          # KL(p_now ‖ p_0)
+                wd = s.v_weight_decay * delta[idx].norm(dim=-1) / h0[idx].norm(dim=-1) ** 2
+                loss = nll[idx] + s.kl_factor * kl + wd
+                stop = ((loss.detach().cpu() < s.v_early_stop_loss) | (it == s.v_num_grad_steps - 1)
+                        | done[ch.facts])
+                for j, f in enumerate(ch.facts):
+                    final["loss"][f], final["nll"][f], final["kl"][f] = loss[j].item(), nll[f].item(), kl[j].item()
+                    if stop[j]:
+                        done[f] = True
+                    else:
+                        steps[f] += 1
+                if (~stop).any():
+                    loss[~stop.to(loss.device)].sum().backward()
+            bar.set_postfix(active=int((~done).sum()), loss=float(final["loss"].mean()))
+            if done.all():
+                break
+            before = delta.detach().clone()
+            opt.step()
+            with torch.no_grad():
+                keep = done.to(device)
+                delta[keep] = before[keep]                                  # finished facts stay put
+                max_norm = s.clamp_norm_factor * h0.norm(dim=-1, keepdim=True)
+                norm = delta.norm(dim=-1, keepdim=True)
+                delta.mul_(torch.where(norm > max_norm, max_norm / norm, torch.ones_like(norm)))
+    z = (h0 + delta.detach()).float()
+    check_finite("target values z", z)
+    info = {"loss": final["loss"].tolist(), "nll": final["nll"].tolist(), "kl": final["kl"].tolist(),
+            "steps": steps.tolist(), "delta_norm": delta.detach().norm(dim=-1).tolist(),
+            "h_norm": h0.norm(dim=-1).tolist()}
+    return z, info
