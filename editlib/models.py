@@ -184,14 +184,20 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
                dtype: str | torch.dtype | None = None):
     """Load ``(model, tokenizer)`` for editing.
 
-    ``name_or_path``: an offline alias (``smollm2-135m``, ``gemma3-270m``), a ``.gguf``
+    ``name_or_path``: an offline alias (``smollm2-135m``, ``gemma3-270m``), a tiny random
+    model for tests (``tiny-gpt2``, ``tiny-gptj``, ``tiny-llama``, ``tiny-gemma3``), a ``.gguf``
     file, a local directory, or a Hugging Face hub name (``gpt2-xl``,
     ``EleutherAI/gpt-j-6B``, ``meta-llama/Llama-2-7b-hf``; needs the hub).
     """
     dtype = resolve_dtype(dtype)
     device = torch.device(device) if device is not None else default_device()
     name = str(name_or_path)
-    if name.lower() in OFFLINE_MODELS:
+    if name.lower().startswith("tiny-"):
+        from .testing import tiny_model
+
+        model, tok = tiny_model(name.lower()[5:])
+        model = model.to(dtype)
+    elif name.lower() in OFFLINE_MODELS:
         model, tok = _load_gguf(OFFLINE_MODELS[name.lower()](), name.lower(), dtype)
     elif name.endswith(".gguf"):
         model, tok = _load_gguf(Path(name), Path(name).stem, dtype)

@@ -179,6 +179,7 @@ def compute_z(model, tok, arch: Architecture, requests: list[EditRequest], layer
         done = torch.zeros(B, dtype=torch.bool)
         steps = torch.zeros(B, dtype=torch.long)
         final = {"loss": torch.zeros(B), "nll": torch.zeros(B), "kl": torch.zeros(B)}
+        curves: list[list[float]] = [[] for _ in range(B)]
         bar = tqdm(range(s.v_num_grad_steps), desc=f"z @ layer {layer} ({B} facts)", disable=not progress, leave=False)
         for it in bar:
             opt.zero_grad(set_to_none=False)
@@ -201,7 +202,10 @@ def compute_z(model, tok, arch: Architecture, requests: list[EditRequest], layer
                 stop = ((loss.detach().cpu() < s.v_early_stop_loss) | (it == s.v_num_grad_steps - 1)
                         | done[ch.facts])
                 for j, f in enumerate(ch.facts):
+                    if done[f]:
+                        continue
                     final["loss"][f], final["nll"][f], final["kl"][f] = loss[j].item(), nll[f].item(), kl[j].item()
+                    curves[f].append(loss[j].item())
                     if stop[j]:
                         done[f] = True
                     else:
@@ -223,5 +227,5 @@ def compute_z(model, tok, arch: Architecture, requests: list[EditRequest], layer
     check_finite("target values z", z)
     info = {"loss": final["loss"].tolist(), "nll": final["nll"].tolist(), "kl": final["kl"].tolist(),
             "steps": steps.tolist(), "delta_norm": delta.detach().norm(dim=-1).tolist(),
-            "h_norm": h0.norm(dim=-1).tolist()}
+            "h_norm": h0.norm(dim=-1).tolist(), "loss_curve": curves}
     return z, info

@@ -1,0 +1,1 @@
+"""Scoring (teacher forcing) and the papers' metrics, kept apart from the datasets."""

