@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import pandas as pd
 import torch
 
+from .config import atomic_save, cache_dir, stable_key
 from .distribute import distribute
 from .hparams import EditHparams, get_method, load_preset, split_overrides
 from .keys import compute_keys, site_values
-from .models import as_w, check_layers, get_architecture, rewrite_weight
+from .models import as_w, check_layers, get_architecture, model_fingerprint, rewrite_weight
 from .requests import EditRequest, as_requests, check_finite
 from .stats import second_moments
 from .templates import context_templates
-from .values import compute_z
+from .values import ZSettings, compute_z
 
 
 @dataclass
@@ -101,6 +102,41 @@ class Editor:
             self._covs.update(covs)
         return self._covs
 
+    def targets(self, requests, layer: int | None = None) -> tuple[torch.Tensor, dict]:
+        """Target values Z (B, d_v) at ``layer`` (default: the last edit layer), computed for
+        all facts at once. On the unedited model each fact's z is cached on disk, keyed by
+        model, layer, settings, templates and request, so single-edit experiments can
+        compute every fact's z in one batch and then edit one fact at a time."""
+        requests = as_requests(requests)
+        layer = self.hparams.layers[-1] if layer is None else layer
+        hp = self.hparams
+        settings = {f.name: getattr(hp, f.name) for f in fields(ZSettings) if f.name != "max_tokens"}
+        cacheable = self.use_cache and not self._originals
+        root = cache_dir("z") / model_fingerprint(self.model)
+        paths = [root / f"L{layer}-{stable_key(s=settings, t=self.templates, r=[r.prompt, r.subject, r.target_new])}.pt"
+                 for r in requests]
+        z: list[torch.Tensor | None] = [None] * len(requests)
+        info: dict = {"cached": [False] * len(requests)}
+        if cacheable:
+            for i, p in enumerate(paths):
+                if p.exists():
+                    z[i] = torch.load(p)["z"]
+                    info["cached"][i] = True
+        todo = [i for i, v in enumerate(z) if v is None]
+        if todo:
+            z_new, z_info = compute_z(self.model, self.tok, self.arch, [requests[i] for i in todo], layer,
+                                      self.templates, hp, progress=self.progress)
+            for j, i in enumerate(todo):
+                z[i] = z_new[j].cpu()
+                if cacheable:
+                    atomic_save({"z": z[i], "info": {k: v[j] for k, v in z_info.items()}}, paths[i])
+            info.update({k: [None] * len(requests) for k in z_info})
+            for k, v in z_info.items():
+                for j, i in enumerate(todo):
+                    info[k][i] = v[j]
+        device = next(self.model.parameters()).device
+        return torch.stack(z).to(device), info
+
     # ---------------------------------------------------------------- editing
     def apply(self, requests) -> EditResult:
         """Edit the model in place. Weights can be restored with :meth:`restore`."""
@@ -115,7 +151,7 @@ class Editor:
         t["stats_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         last = hp.layers[-1]
-        z, z_info = compute_z(self.model, self.tok, self.arch, requests, last, templates, hp, progress=self.progress)
+        z, z_info = self.targets(requests, last)
         t["z_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         deltas = {}

@@ -20,16 +20,17 @@ finished facts drop out of the batch.
 """
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
-from .hooks import UpperBlocks, add_at
+from .hooks import StopForward, add_at
 from .lm import head_logits
-from .models import Architecture, num_layers
-from .prompts import encode, pad, pad_id, target_ids
+from .models import Architecture
+from .prompts import encode, pad_id, target_ids
 from .requests import EditRequest, check_finite
 
 KL_PROMPT = "{} is a"
@@ -44,7 +45,7 @@ class ZSettings:
     kl_factor: float = 0.0625
     v_early_stop_loss: float = 0.05
     fact_token: str = "subject_last"
-    max_tokens: int = 6144           # padded tokens per forward/backward chunk (memory budget)
+    max_tokens: int = 2048           # padded suffix tokens per forward/backward chunk (memory budget)
     compute_dtype: str | None = None  # e.g. "bfloat16": autocast the upper blocks' matmuls
 
 
@@ -62,75 +63,117 @@ def frozen_weights(model):
 
 
 class _Chunk:
-    """The prompts of some facts, padded into one batch, with the blocks ≥ L recorded."""
+    """The prompts of some facts in one batch, left-aligned so that every row's fact token
+    sits in the same column F. Columns < F cannot depend on δ (causal attention): they run
+    once, into a KV cache; each step runs only columns ≥ F (the fact token, the rest of
+    the prompt and the target), with gradients."""
 
-    def __init__(self, model, tok, arch, facts, prompts, layer, device):
+    def __init__(self, model, tok, arch, facts, prompts, device):
         self.facts = facts                       # indices into the request list
-        rows, self.row_fact, site_cols, t_rows, t_cols, t_ids, t_fact, kl_rows, kl_cols = ([] for _ in range(9))
+        encs, row_fact, t_rows, t_cols, t_ids, kl_rows = [], [], [], [], [], []
         first_row = {}
         for f in facts:
             for kind, enc, tgt in prompts[f]:
-                r = len(rows)
-                rows.append(enc.ids)
-                self.row_fact.append(f)
-                site_cols.append(enc.fact_idx)
+                r = len(encs)
+                encs.append(enc)
+                row_fact.append(f)
                 if kind == "rewrite":
                     first_row.setdefault(f, r)
-                    for j, t in enumerate(tgt):
-                        t_rows.append(r); t_cols.append(enc.n_prompt - 1 + j); t_ids.append(t); t_fact.append(f)
+                    t_rows += [r] * len(tgt)
+                    t_cols += [enc.n_prompt - 1 + j - enc.fact_idx for j in range(len(tgt))]  # from the fact token
+                    t_ids += tgt
                 else:
-                    kl_rows.append(r); kl_cols.append(enc.fact_idx)
+                    kl_rows.append(r)
+        F = max(e.fact_idx for e in encs)
+        width = F + max(len(e.ids) - e.fact_idx for e in encs)
+        ids = torch.full((len(encs), width), pad_id(tok), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, e in enumerate(encs):
+            left = F - e.fact_idx
+            ids[r, left:left + len(e.ids)] = torch.tensor(e.ids)
+            mask[r, left:left + len(e.ids)] = 1
+        pos = (mask.cumsum(1) - 1).clamp(min=0)
         T = lambda x: torch.tensor(x, dtype=torch.long, device=device)  # noqa: E731
-        self.ids, self.mask = pad(rows, pad_id(tok), device)
-        self.row_fact, self.site_cols = T(self.row_fact), T(site_cols)
-        self.site_rows = torch.arange(len(rows), device=device)
+        self.ids, self.mask, self.pos = ids.to(device), mask.to(device), pos.to(device)
+        self.F = F
+        self.row_fact = T(row_fact)
         self.first_row = T([first_row[f] for f in facts])
-        self.t_rows, self.t_cols, self.t_ids, self.t_fact = T(t_rows), T(t_cols), T(t_ids), T(t_fact)
-        self.kl_rows, self.kl_cols = T(kl_rows), T(kl_cols)
-        self.n_targets = torch.bincount(self.t_rows, minlength=len(rows)).clamp(min=1)
-        n_layers = num_layers(model)
-        self.upper = UpperBlocks.capture(model, [arch.name("block", i) for i in range(layer, n_layers)],
-                                         self.ids, self.mask)
-        self.site = model.get_submodule(arch.name(arch.value_site, layer))
+        self.t_rows, self.t_cols, self.t_ids = T(t_rows), T(t_cols), T(t_ids)
+        self.kl_rows = T(kl_rows)
+        self.n_targets = torch.bincount(self.t_rows, minlength=len(encs)).clamp(min=1)
+        self.is_rw = torch.zeros(len(encs), dtype=torch.bool, device=device)
+        self.is_rw[self.t_rows] = True
         self.model, self.arch = model, arch
+        self.site_name = None
+        self.prefix = None
+        if F > 0:
+            with torch.no_grad():
+                self.prefix = model(input_ids=self.ids[:, :F], attention_mask=self.mask[:, :F],
+                                    position_ids=self.pos[:, :F], use_cache=True).past_key_values
 
     @property
     def n_tokens(self) -> int:
         return self.ids.numel()
 
-    def forward(self, delta: torch.Tensor, n_facts: int):
-        """Run blocks ≥ L with δ added; return per-fact NLL (n_facts,), the site output at
-        each fact's plain prompt (n_facts, d; rows of other facts are zero) and the KL
-        rows' log-probabilities."""
+    def forward(self, delta: torch.Tensor, n_facts: int, layer: int):
+        """Run the suffix with δ added at the fact token; return per-fact NLL (n_facts,),
+        the value-site output at each fact's plain prompt (n_facts, d; zero for facts not
+        in this chunk) and the KL rows' log-probabilities."""
+        model, arch = self.model, self.arch
+        site = model.get_submodule(arch.name(arch.value_site, layer))
+        rows = torch.arange(len(self.row_fact), device=delta.device)
+        zeros = torch.zeros_like(rows)
         seen = {}
-
-        def vectors():
-            return delta[self.row_fact]
 
         def read(module, args, output):
             out = output[0] if isinstance(output, tuple) else output
-            seen["h"] = out[self.first_row, self.site_cols[self.first_row]].detach().float()
+            seen["h"] = out[self.first_row, 0].detach().float()
 
-        h1 = self.site.register_forward_hook(read)
-        h2 = add_at(self.site, self.site_rows, self.site_cols, vectors)
+        norm = arch.final_norm
+        r = torch.cat([self.t_rows, self.kl_rows])
+        c = torch.cat([self.t_cols, torch.zeros_like(self.kl_rows)])
+
+        def final(module, args, output):
+            seen["final"] = args[0][r, c]
+            raise StopForward
+
+        handles = [site.register_forward_hook(read),
+                   add_at(site, rows, zeros, lambda: delta[self.row_fact]),
+                   model.get_submodule(norm).register_forward_hook(final)]
+        past = copy.deepcopy(self.prefix) if self.prefix is not None else None
         try:
-            hidden = self.upper()
+            model(input_ids=self.ids[:, self.F:], attention_mask=self.mask, position_ids=self.pos[:, self.F:],
+                  use_cache=past is not None, **{_cache_arg(model): past})
+        except StopForward:
+            pass
         finally:
-            h1.remove(); h2.remove()
-        rows = torch.cat([self.t_rows, self.kl_rows])
-        cols = torch.cat([self.t_cols, self.kl_cols])
-        logp = torch.log_softmax(head_logits(self.model, self.arch, hidden[rows, cols]), dim=-1)
+            for h in handles:
+                h.remove()
+        logp = torch.log_softmax(head_logits(model, arch, seen["final"]), dim=-1)
         n_t = len(self.t_rows)
         tok_nll = -logp[torch.arange(n_t, device=logp.device), self.t_ids]
         row_nll = torch.zeros(len(self.row_fact), device=logp.device).index_add(0, self.t_rows, tok_nll)
         row_nll = row_nll / self.n_targets
-        is_rw = torch.zeros(len(self.row_fact), dtype=torch.bool, device=logp.device)
-        is_rw[self.t_rows] = True
-        fact_nll = torch.zeros(n_facts, device=logp.device).index_add(0, self.row_fact[is_rw], row_nll[is_rw])
-        fact_nll = fact_nll / torch.bincount(self.row_fact[is_rw], minlength=n_facts).clamp(min=1)
+        fact_nll = torch.zeros(n_facts, device=logp.device).index_add(0, self.row_fact[self.is_rw], row_nll[self.is_rw])
+        fact_nll = fact_nll / torch.bincount(self.row_fact[self.is_rw], minlength=n_facts).clamp(min=1)
         h = torch.zeros(n_facts, delta.shape[1], device=delta.device)
         h[torch.tensor(self.facts, device=delta.device)] = seen["h"]
         return fact_nll, h, logp[n_t:]
+
+
+def _cache_arg(model) -> str:
+    """The keyword a model's forward takes its KV cache by (renamed in recent transformers)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _site_width(model, arch: Architecture, layer: int) -> int:
+    """Width of the value site's output: d_model for a block, d_v for the rewrite module."""
+    if arch.value_site == "block":
+        return model.get_input_embeddings().weight.shape[1]
+    w = model.get_submodule(arch.name("rewrite", layer)).weight
+    return w.shape[1 if arch.transposed else 0]
 
 
 def _prompts(tok, requests, templates, fact_token):
@@ -144,17 +187,24 @@ def _prompts(tok, requests, templates, fact_token):
     return out
 
 
-def _chunks(facts, prompts, max_tokens):
-    """Group facts so each chunk's padded size stays under ``max_tokens``."""
-    group, width, rows = [], 0, 0
-    for f in facts:
-        w = max(width, max(len(e.ids) for _, e, _ in prompts[f]))
-        n = rows + len(prompts[f])
-        if group and w * n > max_tokens:
+def _suffix_width(rows) -> int:
+    return max(len(e.ids) - e.fact_idx for _, e, _ in rows)
+
+
+def _chunks(facts, prompts, max_tokens, max_waste: float = 1.25):
+    """Group facts into batches: facts sorted by suffix width (what runs each step), a new
+    batch when the padded size would pass ``max_tokens`` or the width grow past
+    ``max_waste`` × the batch's narrowest (bounding padding), so no step pays for padding."""
+    group, rows, lo = [], 0, 0
+    for f in sorted(facts, key=lambda f: (_suffix_width(prompts[f]), f)):
+        w, n = _suffix_width(prompts[f]), len(prompts[f])
+        if group and (w * (rows + n) > max_tokens or w > max_waste * lo):
             yield group
-            group, w, n = [], max(len(e.ids) for _, e, _ in prompts[f]), len(prompts[f])
+            group, rows = [], 0
+        if not group:
+            lo = w
         group.append(f)
-        width, rows = w, n
+        rows += n
     if group:
         yield group
 
@@ -168,10 +218,8 @@ def compute_z(model, tok, arch: Architecture, requests: list[EditRequest], layer
     autocast = (torch.autocast(device.type, dtype=getattr(torch, s.compute_dtype))
                 if s.compute_dtype else nullcontext())
     with frozen_weights(model), autocast:
-        chunks = [_Chunk(model, tok, arch, g, prompts, layer, device)
-                  for g in _chunks(range(B), prompts, s.max_tokens)]
-        d = chunks[0].upper.hidden_in.shape[-1] if arch.value_site == "block" else \
-            model.get_submodule(arch.name("rewrite", layer)).weight.shape[1 if arch.transposed else 0]
+        chunks = [_Chunk(model, tok, arch, g, prompts, device) for g in _chunks(range(B), prompts, s.max_tokens)]
+        d = _site_width(model, arch, layer)
         delta = torch.zeros(B, d, device=device, requires_grad=True)
         opt = torch.optim.Adam([delta], lr=s.v_lr)
         h0 = torch.zeros(B, d, device=device)
@@ -188,8 +236,8 @@ def compute_z(model, tok, arch: Architecture, requests: list[EditRequest], layer
                 if not active:
                     continue
                 if len(active) < 0.75 * len(ch.facts):  # drop finished facts from the batch
-                    ch = chunks[ci] = _Chunk(model, tok, arch, active, prompts, layer, device)
-                nll, h, kl_logp = ch.forward(delta, B)
+                    ch = chunks[ci] = _Chunk(model, tok, arch, active, prompts, device)
+                nll, h, kl_logp = ch.forward(delta, B, layer)
                 idx = torch.tensor(ch.facts, device=device)
                 if it == 0:
                     h0[idx] = h[idx]

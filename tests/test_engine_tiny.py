@@ -176,3 +176,19 @@ def test_rome_refuses_a_batch_and_unknown_settings(tiny_llama):
         _editor(tiny_llama, method="rome", layers=[1], lam=3)
     with pytest.raises(KeyError, match="unknown method"):
         _editor(tiny_llama, method="ft", layers=[1])
+
+
+@pytest.mark.parametrize("model_type", TINY)
+def test_z_loss_at_zero_delta_matches_plain_scoring(model_type):
+    """The prefix-cached, left-aligned suffix pass must score like a plain forward."""
+    from editlib.metrics.scoring import target_nll
+
+    model, tok = tiny_model(model_type)
+    arch = get_architecture(model)
+    reqs = as_requests(REQS)
+    templates = ["{}", "The a b. {}", "Berlin and Rome. {}"]
+    _, info = compute_z(model, tok, arch, reqs, 1, templates, ZSettings(v_num_grad_steps=1), progress=False)
+    for i, r in enumerate(reqs):
+        prompts = [t.format(r.text) for t in templates]
+        expected = target_nll(model, tok, prompts, [r.target_new] * len(prompts)).mean()
+        assert info["loss_curve"][i][0] == pytest.approx(expected, rel=1e-4)

@@ -1,0 +1,86 @@
+"""Evaluation: the CounterFact metrics for a list of cases, pre- or post-edit, as a
+long-format DataFrame (one row per case and metric, with the run's parameters), and a
+summary table (mean ×100 and a 95% interval)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .metrics.counterfact import PROBE_METRICS, harmonic_mean, probe_scores
+from .metrics.generation import generate, generation_entropy
+
+SCORE_PARTS = ("ES", "PS", "NS")
+
+
+def _generation_prompts(case: dict) -> list[str]:
+    if case.get("generation_prompts"):
+        return case["generation_prompts"]
+    rr = case["requested_rewrite"]    # no generation prompts: use rewrite + paraphrases
+    return [rr["prompt"].format(rr["subject"])] + case.get("paraphrase_prompts", [])[:2]
+
+
+def evaluate(model, tok, cases: list[dict], generation: bool = False, gen_tokens: int = 100,
+             seed: int = 0, params: dict | None = None, max_tokens: int = 4096) -> pd.DataFrame:
+    """Columns: case_id, metric, value, then one column per entry of ``params``."""
+    wide = probe_scores(model, tok, cases, max_tokens=max_tokens)
+    if generation:
+        ge = []
+        for c in cases:
+            texts = generate(model, tok, _generation_prompts(c), max_new_tokens=gen_tokens, seed=seed)
+            ge.append(100 * np.mean([generation_entropy(t) for t in texts]))
+        wide["GE"] = ge
+    wide["RS"] = np.nan      # needs CounterFact's attribute snippets and IDF files: missing
+    long = wide.melt(id_vars="case_id", var_name="metric", value_name="value")
+    for k, v in (params or {}).items():
+        long[k] = v if not isinstance(v, (list, tuple)) else str(list(v))
+    return long
+
+
+def _ci(values: np.ndarray) -> tuple[float, float]:
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        return (np.nan, np.nan)
+    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
+    return values.mean() - half, values.mean() + half
+
+
+def _score_ci(wide: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Seeded bootstrap interval of S (harmonic mean of the ES, PS, NS means)."""
+    parts = wide[list(SCORE_PARTS)].to_numpy(dtype=float)
+    if len(parts) < 2 or np.isnan(parts).all(axis=0).any():
+        return (np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    stats = [harmonic_mean(*np.nanmean(parts[rng.integers(0, len(parts), len(parts))], axis=0))
+             for _ in range(n_boot)]
+    return tuple(np.nanpercentile(stats, [2.5, 97.5]))
+
+
+def summarize(long: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
+    """Mean and 95% interval per metric (and per ``by`` group), plus the score S."""
+    by = [b for b in (by or []) if b in long.columns]
+    rows = []
+    groups = long.groupby(by, dropna=False) if by else [((), long)]
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        base = dict(zip(by, key))
+        for metric, m in g.groupby("metric", sort=False):
+            v = m["value"].to_numpy(dtype=float)
+            lo, hi = _ci(v)
+            rows.append({**base, "metric": metric, "mean": np.nanmean(v) if (~np.isnan(v)).any() else np.nan,
+                         "ci_low": lo, "ci_high": hi, "n": int((~np.isnan(v)).sum())})
+        wide = g.pivot_table(index="case_id", columns="metric", values="value", aggfunc="mean")
+        if set(SCORE_PARTS) <= set(wide.columns):
+            s = harmonic_mean(*[wide[p].mean() for p in SCORE_PARTS])
+            lo, hi = _score_ci(wide)
+            rows.append({**base, "metric": "S", "mean": s, "ci_low": lo, "ci_high": hi, "n": len(wide)})
+    return pd.DataFrame(rows)
+
+
+def summary_table(long: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Wide table: one row per group, one column per metric mean (the paper's layout)."""
+    s = summarize(long, by)
+    order = [m for m in ("ES", "PS", "NS", "S", "EM", "PM", "NM", "GE", "RS") if m in set(s.metric)]
+    return s.pivot_table(index=by, columns="metric", values="mean", dropna=False)[order].round(1)
+
+
+__all__ = ["evaluate", "summarize", "summary_table", "PROBE_METRICS"]

@@ -1,0 +1,56 @@
+"""Generation metrics: GE (fluency, n-gram entropy) and RS (TF-IDF consistency).
+
+GE: for each text, the weighted mean of the word bigram and trigram entropies (base 2,
+weights 2/3 and 4/3), averaged over texts; ×100 when reported. Words and n-grams are
+counted with scikit-learn's CountVectorizer (words and punctuation marks as tokens).
+RS: TF-IDF cosine between generated text and reference snippets about target_new. It
+needs the snippets and IDF statistics that CounterFact distributes separately; without
+them it is reported as missing (NaN), never as 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"
+
+
+def ngram_entropy(text: str, n: int) -> float:
+    try:
+        counts = CountVectorizer(ngram_range=(n, n), token_pattern=TOKEN_PATTERN, lowercase=False
+                                 ).fit_transform([text]).toarray()[0]
+    except ValueError:  # no n-gram at all (empty or too short)
+        return 0.0
+    f = counts / counts.sum()
+    return float(-(f * np.log2(f)).sum())
+
+
+def generation_entropy(text: str) -> float:
+    """(2/3·H2 + 4/3·H3) / 2."""
+    return float(np.mean([2 / 3 * ngram_entropy(text, 2), 4 / 3 * ngram_entropy(text, 3)]))
+
+
+def tfidf_similarity(generated: list[str], references: list[str], idf_corpus: list[str]) -> float:
+    """Cosine of the TF-IDF vectors of the joined generated texts and the joined references."""
+    vec = TfidfVectorizer().fit(idf_corpus)
+    a, b = vec.transform([" ".join(generated)]).toarray()[0], vec.transform([" ".join(references)]).toarray()[0]
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    return float(a @ b / (na * nb)) if na and nb else 0.0
+
+
+def generate(model, tok, prompts: list[str], max_new_tokens: int = 100, seed: int = 0,
+             top_k: int = 5) -> list[str]:
+    """Seeded top-k sampling (as the papers' fluency evaluation), one text per prompt."""
+    device = next(model.parameters()).device
+    side = tok.padding_side
+    tok.padding_side = "left"
+    try:
+        enc = tok(prompts, return_tensors="pt", padding=True).to(device)
+    finally:
+        tok.padding_side = side
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, top_k=top_k,
+                             pad_token_id=tok.pad_token_id)
+    return tok.batch_decode(out, skip_special_tokens=True)
