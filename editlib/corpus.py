@@ -54,11 +54,14 @@ def wikitext_documents(path: Path) -> list[str]:
     return docs
 
 
-def model_samples(model, tok, n_docs: int = 64, length: int = 128, seed: int = 0) -> list[str]:
-    """Seeded samples from the model itself (top-k 40), cached on disk."""
+def model_samples(model, tok, n_tokens: int = 20_000, length: int = 128, seed: int = 0,
+                  batch: int = 32) -> list[str]:
+    """Seeded samples from the model itself (top-k 40), about ``n_tokens`` in all, cached
+    on disk."""
     from .models import model_fingerprint
 
     fp = model_fingerprint(model)
+    n_docs = -(-n_tokens // length)
     path = cache_dir("corpora") / f"samples-{fp}-{stable_key(n=n_docs, length=length, seed=seed)}.json"
     if path.exists():
         return json.loads(path.read_text())
@@ -67,11 +70,11 @@ def model_samples(model, tok, n_docs: int = 64, length: int = 128, seed: int = 0
     docs = []
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        for i in tqdm(range(0, n_docs, 8), desc="sampling a corpus from the model", leave=False):
-            batch = [starts[(i + j) % len(starts)] for j in range(min(8, n_docs - i))]
+        for i in tqdm(range(0, n_docs, batch), desc="sampling a corpus from the model", leave=False):
+            prompts = [starts[(i + j) % len(starts)] for j in range(min(batch, n_docs - i))]
             side = tok.padding_side
             tok.padding_side = "left"
-            enc = tok(batch, return_tensors="pt", padding=True).to(device)
+            enc = tok(prompts, return_tensors="pt", padding=True).to(device)
             tok.padding_side = side
             out = model.generate(**enc, max_new_tokens=length, do_sample=True, top_k=40,
                                  pad_token_id=tok.pad_token_id)
@@ -80,7 +83,8 @@ def model_samples(model, tok, n_docs: int = 64, length: int = 128, seed: int = 0
     return docs
 
 
-def corpus_documents(source: str, model=None, tok=None, seed: int = 0) -> tuple[list[str], str]:
+def corpus_documents(source: str, model=None, tok=None, seed: int = 0, n_tokens: int = 20_000
+                     ) -> tuple[list[str], str]:
     """(documents, a description of what was used)."""
     if source == "auto":
         source = "wikitext2" if find_data_file(WIKITEXT_FILE) else "model-samples"
@@ -93,7 +97,7 @@ def corpus_documents(source: str, model=None, tok=None, seed: int = 0) -> tuple[
     if source == "model-samples":
         if model is None:
             raise ValueError("corpus 'model-samples' needs the model")
-        return model_samples(model, tok, seed=seed), f"model-samples (seed {seed}, top-k 40)"
+        return model_samples(model, tok, n_tokens=n_tokens, seed=seed), f"model-samples (seed {seed}, top-k 40)"
     if source.startswith("hf:"):
         import datasets  # optional dependency
 

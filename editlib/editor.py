@@ -116,24 +116,23 @@ class Editor:
         paths = [root / f"L{layer}-{stable_key(s=settings, t=self.templates, r=[r.prompt, r.subject, r.target_new])}.pt"
                  for r in requests]
         z: list[torch.Tensor | None] = [None] * len(requests)
-        info: dict = {"cached": [False] * len(requests)}
+        per_fact: list[dict] = [{} for _ in requests]
         if cacheable:
             for i, p in enumerate(paths):
                 if p.exists():
-                    z[i] = torch.load(p)["z"]
-                    info["cached"][i] = True
+                    blob = torch.load(p)
+                    z[i], per_fact[i] = blob["z"], {**blob["info"], "cached": True}
         todo = [i for i, v in enumerate(z) if v is None]
         if todo:
             z_new, z_info = compute_z(self.model, self.tok, self.arch, [requests[i] for i in todo], layer,
                                       self.templates, hp, progress=self.progress)
             for j, i in enumerate(todo):
                 z[i] = z_new[j].cpu()
+                per_fact[i] = {k: v[j] for k, v in z_info.items()}
                 if cacheable:
-                    atomic_save({"z": z[i], "info": {k: v[j] for k, v in z_info.items()}}, paths[i])
-            info.update({k: [None] * len(requests) for k in z_info})
-            for k, v in z_info.items():
-                for j, i in enumerate(todo):
-                    info[k][i] = v[j]
+                    atomic_save({"z": z[i], "info": per_fact[i]}, paths[i])
+                per_fact[i]["cached"] = False
+        info = {k: [f.get(k) for f in per_fact] for k in per_fact[0]}
         device = next(self.model.parameters()).device
         return torch.stack(z).to(device), info
 

