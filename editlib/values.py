@@ -107,9 +107,9 @@ class _Chunk:
         self.site_name = None
         self.prefix = None
         if F > 0:
-            with torch.no_grad():
-                self.prefix = model(input_ids=self.ids[:, :F], attention_mask=self.mask[:, :F],
-                                    position_ids=self.pos[:, :F], use_cache=True).past_key_values
+            with torch.no_grad():   # the base model: no LM head over the prefix tokens
+                self.prefix = model.base_model(input_ids=self.ids[:, :F], attention_mask=self.mask[:, :F],
+                                               position_ids=self.pos[:, :F], use_cache=True).past_key_values
 
     @property
     def n_tokens(self) -> int:
