@@ -1,5 +1,5 @@
 """Forward hooks: read module inputs/outputs at chosen tokens, add a vector at chosen
-tokens, stop a forward pass early, and re-run only the upper blocks of a model."""
+tokens, and stop a forward pass early."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -70,54 +70,3 @@ def add_at(module: nn.Module, rows: torch.Tensor, cols: torch.Tensor, vectors_fn
         new = out.index_put((rows, cols), v, accumulate=True)
         return _replace_first(output, new)
     return module.register_forward_hook(hook)
-
-
-class UpperBlocks:
-    """Re-run blocks ``start..N-1`` of a model on a fixed batch without re-running the
-    blocks below (whose output an edit at ``start`` cannot change).
-
-    ``capture`` runs the model once, recording the hidden state entering block ``start``
-    and the exact arguments every upper block was called with (attention masks, rotary
-    embeddings, ...); ``__call__`` replays those blocks on a hidden state and returns the
-    last block's output. Architectures need nothing special: the model's own code built
-    the arguments.
-    """
-
-    def __init__(self, blocks: list[nn.Module]):
-        self.blocks = blocks
-        self.calls: list[tuple[tuple, dict]] = []
-        self.hidden_in: torch.Tensor | None = None
-
-    @classmethod
-    def capture(cls, model, block_names: list[str], input_ids, attention_mask) -> "UpperBlocks":
-        self = cls([model.get_submodule(n) for n in block_names])
-        last = len(self.blocks) - 1
-
-        def recorder(i):
-            def hook(module, args, kwargs):
-                self.calls.append((args, kwargs))
-                if i == 0:
-                    self.hidden_in = (kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]).detach()
-                if i == last:
-                    raise StopForward
-            return hook
-
-        handles = [b.register_forward_pre_hook(recorder(i), with_kwargs=True) for i, b in enumerate(self.blocks)]
-        with hooks(*handles), torch.no_grad():
-            try:
-                model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-            except StopForward:
-                pass
-        if len(self.calls) != len(self.blocks):
-            raise RuntimeError("could not record the upper blocks' arguments")
-        return self
-
-    def __call__(self, hidden: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.hidden_in if hidden is None else hidden
-        for block, (args, kwargs) in zip(self.blocks, self.calls):
-            if "hidden_states" in kwargs:
-                out = block(*args, **{**kwargs, "hidden_states": h})
-            else:
-                out = block(h, *args[1:], **kwargs)
-            h = _first(out)
-        return h

@@ -31,7 +31,7 @@ def score_bars(metrics: pd.DataFrame, by: str, title: str, hue: str | None = Non
         s = s.assign(group=s[by].astype(str) + " · " + s[hue].astype(str))
     else:
         s = s.assign(group=s[by].astype(str))
-    order = list(dict.fromkeys(s.group))
+    order = sorted(dict.fromkeys(s.group), key=lambda g: (not g.startswith("unedited"), g))
     sns.barplot(data=s, x="metric", y="mean", hue="group", hue_order=order, order=scores, ax=ax)
     for bar_group, g in zip(ax.containers, order):
         sub = s[s.group == g].set_index("metric").reindex(scores)
@@ -39,7 +39,7 @@ def score_bars(metrics: pd.DataFrame, by: str, title: str, hue: str | None = Non
         ax.errorbar(xs, sub["mean"], yerr=[sub["mean"] - sub["ci_low"], sub["ci_high"] - sub["mean"]],
                     fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
     ax.set(ylim=(0, 105), xlabel="metric (×100; S = harmonic mean of ES, PS, NS)", ylabel="score", title=title)
-    ax.legend(title=" · ".join(groups), fontsize=8, title_fontsize=8, loc="lower left")
+    ax.legend(title=" · ".join(groups), fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     return fig
 

@@ -45,7 +45,7 @@ def run(models=DEFAULT_MODELS, notebooks=tuple(NOTEBOOKS), out_dir: Path = ROOT 
             t0 = time.time()
             logging.info("running %s on %s", name, model)
             pm.execute_notebook(str(src), str(dst), parameters=params, cwd=str(notebook_dir),
-                                progress_bar=True, kernel_name="python3")
+                                progress_bar=True, log_output=True, kernel_name="python3")
             logging.info("%s on %s: %.0f s", name, model, time.time() - t0)
             done.append(dst)
     return done

@@ -14,9 +14,10 @@ loss < v_early_stop_loss. z = h + δ, h the value-site output at the plain promp
 
 Each fact's loss depends only on its own δ and Adam is element-wise, so all facts are
 optimised together: one forward/backward per step over every active fact's prompts, with
-the same trajectory as optimising each alone. The blocks below L run once per batch
-(:class:`~editlib.hooks.UpperBlocks`), logits are computed only at target positions, and
-finished facts drop out of the batch.
+the same trajectory as optimising each alone. Rows are left-aligned on the fact token:
+the tokens before it (which δ cannot reach) run once per batch into a KV cache, each step
+runs only the fact token, the rest of the prompt and the target, logits are computed only
+at target positions, and finished facts drop out of the batch.
 """
 from __future__ import annotations
 

