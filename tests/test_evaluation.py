@@ -163,3 +163,22 @@ def test_smollm2_scores_before_and_after_a_rome_edit(smollm2):
     with editor.edited([case]):
         post = evaluate(model, tok, [case]).set_index("metric")["value"]
     assert post["ES"] == 100
+
+
+def test_zsre_loader_and_token_accuracy_by_hand(tiny):
+    from editlib.data import load_zsre
+    from editlib.metrics.zsre import zsre_scores
+
+    model, tok = tiny
+    cases = load_zsre("zsre_train1k")
+    assert len(cases) == 1000
+    rr = cases[0]["requested_rewrite"]
+    assert rr["prompt"] == "What is the product made by {}?" and rr["target_new"]["str"] == "unmanned aircraft"
+    row = zsre_scores(model, tok, cases[:1]).iloc[0]
+    p = tok(rr["prompt"].format(rr["subject"])).input_ids
+    t = tok(" " + rr["target_new"]["str"], add_special_tokens=False).input_ids
+    with torch.no_grad():
+        pred = model(torch.tensor([p + t])).logits[0].argmax(-1)
+    hits = [int(pred[len(p) - 1 + k] == x) for k, x in enumerate(t)]
+    assert row.efficacy == pytest.approx(100 * np.mean(hits))
+    assert 0 <= row.paraphrase <= 100 and 0 <= row.specificity <= 100
