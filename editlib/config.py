@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -49,6 +50,15 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
                 "float64": torch.float64}[dtype]
     except KeyError:
         raise ValueError(f"unknown dtype {dtype!r}; use float32, float16 or bfloat16") from None
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device | str = "cpu"):
+    """Run a block with torch's RNG seeded, leaving the global RNG state as it was."""
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 def stable_key(**fields) -> str:

@@ -16,10 +16,10 @@ import json
 import re
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
-from .config import cache_dir, data_dirs, stable_key
+from .config import cache_dir, data_dirs, seeded, stable_key
+from .prompts import encode_left
 
 WIKITEXT_FILE = "wikitext2_valid.txt"
 
@@ -68,14 +68,10 @@ def model_samples(model, tok, n_tokens: int = 20_000, length: int = 128, seed: i
     device = next(model.parameters()).device
     starts = ["The", "In", "A", "It", "He", "She", "This", "On", "After", "When", "There", "According to"]
     docs = []
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with seeded(seed, device):
         for i in tqdm(range(0, n_docs, batch), desc="sampling a corpus from the model", leave=False):
             prompts = [starts[(i + j) % len(starts)] for j in range(min(batch, n_docs - i))]
-            side = tok.padding_side
-            tok.padding_side = "left"
-            enc = tok(prompts, return_tensors="pt", padding=True).to(device)
-            tok.padding_side = side
+            enc = encode_left(tok, prompts, device)
             out = model.generate(**enc, max_new_tokens=length, do_sample=True, top_k=40,
                                  pad_token_id=tok.pad_token_id)
             docs += tok.batch_decode(out, skip_special_tokens=True)

@@ -6,22 +6,8 @@ import torch
 
 from .hooks import trace
 from .models import Architecture
-from .prompts import encode, pad, pad_id
+from .prompts import encode, pad, pad_id, token_batches
 from .requests import EditRequest, check_finite
-
-
-def _token_batches(encoded, max_tokens: int):
-    """Split encoded rows into batches of at most ``max_tokens`` padded tokens."""
-    batch, width = [], 0
-    for e in encoded:
-        w = max(width, len(e.ids))
-        if batch and w * (len(batch) + 1) > max_tokens:
-            yield batch
-            batch, w = [], len(e.ids)
-        batch.append(e)
-        width = w
-    if batch:
-        yield batch
 
 
 def read_at_fact(model, tok, arch: Architecture, requests: list[EditRequest], templates: list[str],
@@ -33,7 +19,7 @@ def read_at_fact(model, tok, arch: Architecture, requests: list[EditRequest], te
     order = [_depth(arch, n) for n in reads]
     deepest = list(reads)[max(range(len(order)), key=order.__getitem__)]
     parts: dict[str, list[torch.Tensor]] = {n: [] for n in reads}
-    for batch in _token_batches(encoded, max_tokens):
+    for batch in token_batches(encoded, max_tokens, length=lambda e: len(e.ids)):
         ids, mask = pad([e.ids for e in batch], pad_id(tok), device)
         rows = torch.arange(len(batch), device=device)
         cols = torch.tensor([e.fact_idx for e in batch], device=device)

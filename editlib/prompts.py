@@ -58,5 +58,30 @@ def pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch
     return ids.to(device), mask.to(device)
 
 
+def encode_left(tok, texts: list[str], device):
+    """Left-padded batch encoding (as generation needs), without changing ``tok``."""
+    side = tok.padding_side
+    tok.padding_side = "left"
+    try:
+        return tok(texts, return_tensors="pt", padding=True).to(device)
+    finally:
+        tok.padding_side = side
+
+
+def token_batches(items, max_tokens: int, length=len):
+    """Split ``items`` (in order) into batches whose padded size, longest × count, stays
+    within ``max_tokens`` (a batch always holds at least one item)."""
+    batch, width = [], 0
+    for item in items:
+        w = max(width, length(item))
+        if batch and w * (len(batch) + 1) > max_tokens:
+            yield batch
+            batch, w = [], length(item)
+        batch.append(item)
+        width = w
+    if batch:
+        yield batch
+
+
 def pad_id(tok) -> int:
     return tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)

@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from .config import cache_dir, stable_key
+from .config import cache_dir, seeded, stable_key
 from .models import model_fingerprint
 
 PREFIX_STARTS = ("The", "Therefore", "Because", "I", "You")
@@ -22,8 +22,7 @@ def context_templates(model, tok, lengths: tuple[tuple[int, int], ...] = ((10, 5
         return json.loads(path.read_text())
     templates = ["{}"]
     device = next(model.parameters()).device
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with seeded(seed, device):
         for length, count in lengths:
             for i in range(count):
                 start = PREFIX_STARTS[i % len(PREFIX_STARTS)]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from .config import seeded
+
 TINY = ("gpt2", "gptj", "llama", "gemma3")
 
 _TEXT = (
@@ -60,8 +62,7 @@ def tiny_model(model_type: str = "llama", seed: int = 0, device="cpu"):
 
     tok = tiny_tokenizer()
     cfg = tiny_config(model_type, len(tok))  # token 0 is <eos>, also used as bos and pad
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = AutoModelForCausalLM.from_config(cfg)
     model.editlib_name = f"tiny-{model_type}"
     return model.to(device).eval(), tok

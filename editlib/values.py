@@ -105,16 +105,11 @@ class _Chunk:
         self.is_rw = torch.zeros(len(encs), dtype=torch.bool, device=device)
         self.is_rw[self.t_rows] = True
         self.model, self.arch = model, arch
-        self.site_name = None
         self.prefix = None
         if F > 0:
             with torch.no_grad():   # the base model: no LM head over the prefix tokens
                 self.prefix = model.base_model(input_ids=self.ids[:, :F], attention_mask=self.mask[:, :F],
                                                position_ids=self.pos[:, :F], use_cache=True).past_key_values
-
-    @property
-    def n_tokens(self) -> int:
-        return self.ids.numel()
 
     def forward(self, delta: torch.Tensor, n_facts: int, layer: int):
         """Run the suffix with δ added at the fact token; return per-fact NLL (n_facts,),

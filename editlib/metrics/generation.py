@@ -10,8 +10,10 @@ them it is reported as missing (NaN), never as 0.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+from ..config import seeded
+from ..prompts import encode_left
 
 TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"
 
@@ -43,14 +45,8 @@ def generate(model, tok, prompts: list[str], max_new_tokens: int = 100, seed: in
              top_k: int = 5) -> list[str]:
     """Seeded top-k sampling (as the papers' fluency evaluation), one text per prompt."""
     device = next(model.parameters()).device
-    side = tok.padding_side
-    tok.padding_side = "left"
-    try:
-        enc = tok(prompts, return_tensors="pt", padding=True).to(device)
-    finally:
-        tok.padding_side = side
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    enc = encode_left(tok, prompts, device)
+    with seeded(seed, device):
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, top_k=top_k,
                              pad_token_id=tok.pad_token_id)
     return tok.batch_decode(out, skip_special_tokens=True)

@@ -13,7 +13,7 @@ import torch
 from ..hooks import trace
 from ..lm import head_logits
 from ..models import get_architecture
-from ..prompts import pad, pad_id, target_ids
+from ..prompts import pad, pad_id, target_ids, token_batches
 
 
 def target_nll(model, tok, prompts: list[str], targets: list[str], max_tokens: int = 4096,
@@ -34,16 +34,10 @@ def target_nll(model, tok, prompts: list[str], targets: list[str], max_tokens: i
         rows.append((p, cache[t]))
     nll = np.zeros(len(rows))
     hits = np.zeros(len(rows))
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))
-    start = 0
-    while start < len(order):
-        width, end = 0, start
-        while end < len(order):
-            w = max(width, sum(map(len, rows[order[end]])))
-            if end > start and w * (end - start + 1) > max_tokens:
-                break
-            width, end = w, end + 1
-        batch = order[start:end]
+    def length(i):
+        return len(rows[i][0]) + len(rows[i][1])
+
+    for batch in token_batches(sorted(range(len(rows)), key=length), max_tokens, length=length):
         seqs = [rows[i][0] + rows[i][1] for i in batch]
         ids, mask = pad(seqs, pad_id(tok), device)
         r, c, t, owner = [], [], [], []
@@ -62,7 +56,6 @@ def target_nll(model, tok, prompts: list[str], targets: list[str], max_tokens: i
         owner = np.array(owner)
         np.add.at(nll, owner, tok_nll)
         np.add.at(hits, owner, tok_hit)
-        start = end
     lengths = np.array([len(tg) for _, tg in rows], dtype=float)
     nll /= lengths
     hits /= lengths
