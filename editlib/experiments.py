@@ -63,35 +63,52 @@ def unedited(model, tok, cases, model_name: str, dataset: str, seed: int = 0, ge
                     params=_params(model_name, None, None, seed, dataset))
 
 
+def edit_plan(n_cases: int, batch_size: int, scored: int | None = None) -> list[tuple[int, int]]:
+    """The batches edited at one batch size, as (start, n_scored): consecutive batches of
+    ``batch_size`` cases from the start, as many as it takes to score ``scored`` edited
+    facts (the first ones of each batch; None: every batch, every fact)."""
+    left = n_cases if scored is None else scored
+    plan = []
+    for start in range(0, n_cases - n_cases % batch_size, batch_size):
+        if left <= 0:
+            break
+        plan.append((start, min(batch_size, left)))
+        left -= plan[-1][1]
+    return plan
+
+
 def batch_edits(model, tok, cases, settings: list[Setting], batch_sizes=(1,), model_name: str = "",
                 dataset: str = "", seed: int = 0, generation: bool = False, gen_tokens: int = 40,
-                preset: str | None = None):
+                preset: str | None = None, scored: int | None = None):
     """Edit the cases in consecutive batches of each size (batch size 1 = single edits),
     restoring the model after each batch, and score each batch's cases on the edited
-    model. Every fact's z is computed once, in one batch, and reused across settings that
-    share a layer and across batch sizes (disk cache). Returns (metrics, diagnostics)."""
+    model. With ``scored``, each batch size edits only as many batches as it takes to
+    score that many facts, and scores the first facts of each (a large batch is still
+    written whole; scoring is what a sample saves). Every fact's z is computed once, in
+    one batch, and reused across settings that share a layer and across batch sizes
+    (disk cache). Returns (metrics, diagnostics)."""
     metrics, diags = [], []
     reqs = _requests(cases)
-    total = sum(len(cases) // b for b in batch_sizes) * len(settings)
-    bar = tqdm(total=total, desc="edits", unit="batch")
+    plans = {b: edit_plan(len(cases), b, scored) for b in batch_sizes}
+    needed = sorted({i for b, plan in plans.items() for start, _ in plan for i in range(start, start + b)})
+    bar = tqdm(total=sum(map(len, plans.values())) * len(settings), desc="edits", unit="batch")
     for s in settings:
         editor = s.editor(model, tok, preset)
-        editor.targets(reqs)                            # all z in one batched optimisation
+        editor.targets([reqs[i] for i in needed])       # all z in one batched optimisation
         params = _params(model_name, editor, s, seed, dataset)
-        for b in batch_sizes:
-            for start in range(0, len(cases) - len(cases) % b, b):
-                batch = cases[start:start + b]
+        for b, plan in plans.items():
+            for start, k in plan:
                 bar.update(1)
+                ids = [c["case_id"] for c in cases[start:start + b]]
                 try:
                     with editor.edited(reqs[start:start + b]) as result:
-                        m = evaluate(model, tok, batch, generation=generation, gen_tokens=gen_tokens, seed=seed,
-                                     params={**params, "batch_size": b})
+                        m = evaluate(model, tok, cases[start:start + k], generation=generation,
+                                     gen_tokens=gen_tokens, seed=seed, params={**params, "batch_size": b})
                 except SingularSystemError as e:       # e.g. EMMET with μ = 0 at a large batch
-                    diags.append({**params, "batch_size": b, "error": str(e),
-                                  "case_ids": str([c["case_id"] for c in batch])})
+                    diags.append({**params, "batch_size": b, "error": str(e), "case_ids": str(ids)})
                     continue
                 metrics.append(m)
-                diags += _diag_rows(result, params, [c["case_id"] for c in batch], b)
+                diags += _diag_rows(result, params, ids, b)
     bar.close()
     return pd.concat(metrics, ignore_index=True), pd.DataFrame(diags)
 
