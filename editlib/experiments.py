@@ -94,7 +94,9 @@ def batch_edits(model, tok, cases, settings: list[Setting], batch_sizes=(1,), mo
     bar = tqdm(total=sum(map(len, plans.values())) * len(settings), desc="edits", unit="batch")
     for s in settings:
         editor = s.editor(model, tok, preset)
+        editor.progress = True                          # statistics and z take minutes: show them
         editor.targets([reqs[i] for i in needed])       # all z in one batched optimisation
+        editor.progress = False                         # the edits themselves: counted by `bar`
         params = _params(model_name, editor, s, seed, dataset)
         for b, plan in plans.items():
             for start, k in plan:

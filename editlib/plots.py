@@ -60,20 +60,36 @@ def objective_view(diags: pd.DataFrame, by: str, title: str):
     return fig
 
 
-def batch_lines(metrics: pd.DataFrame, title: str, scores=SCORES):
+def setting_palette(labels) -> dict:
+    """One fixed colour per setting label (in order of first appearance), so a setting has
+    the same colour in every panel and figure of a notebook."""
+    labels = list(dict.fromkeys(labels))
+    return dict(zip(labels, sns.color_palette(n_colors=max(len(labels), 1))))
+
+
+def batch_lines(metrics: pd.DataFrame, title: str, scores=SCORES + ["EM", "PM", "NM"], order=None):
+    """Mean scores against batch size, one line per setting (``order``: the settings'
+    labels, fixing their colours; default: as they appear). The rates (ES/PS/NS/S) often
+    saturate on easy facts; the magnitudes (EM/PM/NM, probability differences) show a
+    degradation earlier, so both are drawn, each panel on its full scale."""
     s = summarize(metrics, ["setting", "batch_size"])
+    scores = [m for m in scores if m in set(s.metric)]
     s = s[s.metric.isin(scores)]
+    palette = setting_palette(order or metrics["setting"])
     g = sns.relplot(data=s, x="batch_size", y="mean", hue="setting", col="metric", col_order=scores,
-                    kind="line", marker="o", height=2.8, aspect=0.9, facet_kws={"sharey": False})
-    g.set(xscale="log")
+                    hue_order=list(palette), palette=palette, col_wrap=4,
+                    kind="line", marker="o", height=2.6, aspect=1.0, facet_kws={"sharey": False})
     g.set_axis_labels("batch size (facts edited at once)", "score (×100)")
-    for ax in g.axes.flat:
+    g.set_titles("{col_name}")
+    for metric, ax in zip(scores, g.axes.flat):
         ax.set_xscale("log", base=2)
+        low = s.loc[s.metric == metric, "mean"].min()
+        ax.set_ylim(min(0.0, low - 5), 105)      # full scale: a 2-point wobble must look like one
     g.figure.suptitle(title, fontsize=10, y=1.04)
     return g.figure
 
 
-def diagnostics_lines(diags: pd.DataFrame, title: str, cond: pd.DataFrame | None = None):
+def diagnostics_lines(diags: pd.DataFrame, title: str, cond: pd.DataFrame | None = None, order=None):
     """Per batch size: condition number of the solved system, relative residual, update norm."""
     panels = [("condition_number", "condition number of the solved matrix"),
               ("relative_residual", "‖ΔK − R‖ / ‖R‖"), ("update_norm", "‖Δ‖ (Frobenius)")]
@@ -81,14 +97,17 @@ def diagnostics_lines(diags: pd.DataFrame, title: str, cond: pd.DataFrame | None
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.3))
     d = diags.copy()
     d["relative_residual"] = d["relative_residual"].clip(lower=1e-17)
+    palette = setting_palette(order or d["setting"])
     for ax, (col, label) in zip(axes, panels):
-        sns.lineplot(data=d, x="batch_size", y=col, hue="setting", marker="o", ax=ax, errorbar=None)
+        sns.lineplot(data=d, x="batch_size", y=col, hue="setting", hue_order=list(palette), palette=palette,
+                     marker="o", ax=ax, errorbar=None)
         ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel=label)
         ax.set_xscale("log", base=2)
     if cond is not None:
         ax = axes[-1]
         c = cond.assign(ridge=cond["mu"].map(lambda m: f"μ = {m:g}"))
-        sns.lineplot(data=c, x="batch_size", y="condition_number", hue="ridge", marker="o", ax=ax)
+        sns.lineplot(data=c, x="batch_size", y="condition_number", hue="ridge", marker="s", ax=ax,
+                     palette="Greys_d")            # not a setting: kept out of the settings' colours
         ax.set(xscale="log", yscale="log", xlabel="batch size (keys only)",
                ylabel="cond(Kᵀ C₀⁻¹ K + λμ I)")
         ax.set_xscale("log", base=2)
