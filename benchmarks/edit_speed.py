@@ -1,6 +1,6 @@
 """Facts per minute for the whole edit path (z + keys + solve) on SmolLM2-135M, CPU.
 
-    python benchmarks/edit_speed.py [--batches 16 64] [--threads 2] [--dtype bfloat16]
+    python benchmarks/edit_speed.py [--batches 16 64] [--threads 2] [--dtype bfloat16] [--steps 10 --prefixes 2]
 
 Uses the preset's (paper) hyperparameters at the preset's single layer, CounterFact facts
 when a data directory holds them (else the embedded facts), no z cache, covariance from
@@ -36,6 +36,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--method", default="emmet")
     ap.add_argument("--dtype", default=None, help="autocast dtype for z (e.g. bfloat16)")
+    ap.add_argument("--steps", type=int, default=None, help="z steps (default: the preset's)")
+    ap.add_argument("--prefixes", type=int, default=None,
+                    help="generated context-template prefixes (default: the preset's; notebook 03 uses 2)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -46,7 +49,12 @@ def main():
     except FileNotFoundError:
         pool = load_cases("embedded", n=max(a.batches) + a.single, seed=a.seed)
         dataset = "embedded"
-    editor = Editor(model, tok, method=a.method, use_cache=False, progress=False, compute_dtype=a.dtype)
+    z_over = {}
+    if a.steps is not None:
+        z_over["v_num_grad_steps"] = a.steps
+    if a.prefixes is not None:
+        z_over["context_template_lengths"] = [[10, a.prefixes]]
+    editor = Editor(model, tok, method=a.method, use_cache=False, progress=False, compute_dtype=a.dtype, **z_over)
     editor.use_cache = True
     editor.covariances()          # statistics are not part of the per-fact cost
     editor.use_cache = False

@@ -7,7 +7,7 @@ each λ on a grid, scored with ES/PS/NS (S = their harmonic mean), ROME as the r
 For one key MEMIT writes the fraction s/(λ + s) of the residual (s = kᵀC0⁻¹k), so λ is
 tied to a model's key statistics; the paper's value does not transfer. The rule: the
 highest S; ties (within 0.5) go to the larger λ (more weight on preservation). Also
-prints the median s of the edit keys and the fraction written. Writes the table as CSV
+prints each setting's median unwritten residual ‖ΔK−R‖/‖R‖. Writes the table as CSV
 (default figures/lambda_sweep_<model>.csv).
 """
 import argparse
@@ -34,17 +34,17 @@ def main():
     torch.manual_seed(a.seed)
     model, tok = load_model(a.model)
     cases = load_cases(a.dataset, n=a.n, seed=a.seed)
-    settings = [Setting("rome", "rome")] + [Setting(f"memit λ={lam:g}", "memit", "single",
-                                                    {"mom2_update_weight": lam}) for lam in a.lambdas]
+    lambdas = {f"memit λ={lam:g}": lam for lam in a.lambdas}      # setting label -> λ
+    settings = [Setting("rome", "rome")] + [Setting(label, "memit", "single", {"mom2_update_weight": lam})
+                                            for label, lam in lambdas.items()]
     metrics, diags = batch_edits(model, tok, cases, settings, (1,), a.model, a.dataset, a.seed)
-    metrics["lambda"] = metrics["setting"].map(lambda s: float(s.split("=")[1]) if "=" in s else float("nan"))
+    metrics["lambda"] = metrics["setting"].map(lambdas)
     table = summary_table(metrics, ["setting"])
     written = diags.groupby("setting")["relative_residual"].median().rename("median ‖ΔK−R‖/‖R‖")
     print(f"{a.model}: single edits at layers {diags['layers'].iloc[0]}, {a.n} {a.dataset} cases (seed {a.seed})")
     print(pd.concat([table, written], axis=1).to_string())
-    memit = table.drop(index="rome")
-    best = memit["S"].max()
-    lam = max(float(s.split("=")[1]) for s in memit.index[memit["S"] >= best - 0.5])
+    memit = table.loc[list(lambdas)]
+    lam = max(lambdas[s] for s in memit.index[memit["S"] >= memit["S"].max() - 0.5])
     print(f"chosen λ (highest S, ties to the larger λ): {lam:g}")
     out = Path(a.out or f"figures/lambda_sweep_{a.model}.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
