@@ -15,13 +15,15 @@ import torch
 
 from .config import atomic_save, cache_dir, stable_key
 from .distribute import distribute
+from .errors import EditRequestError
 from .hparams import EditHparams, get_method, load_preset, split_overrides
 from .keys import compute_keys, site_values
-from .models import as_w, check_layers, get_architecture, model_fingerprint, rewrite_weight
+from .models import as_w, check_layers, context_length, get_architecture, model_fingerprint, rewrite_weight
+from .prompts import encode, target_ids
 from .requests import EditRequest, as_requests, check_finite
 from .stats import second_moments
 from .templates import context_templates
-from .values import ZSettings, compute_z
+from .values import KL_PROMPT, ZSettings, compute_z
 
 
 @dataclass
@@ -80,6 +82,32 @@ class Editor:
         self._covs: dict[int, torch.Tensor] = {}
         self.stats_info: dict = {}
 
+
+    def check_requests(self, requests) -> list[EditRequest]:
+        """Validate requests against this model and tokenizer, before anything expensive:
+        the request fields (see :func:`~editlib.requests.as_requests`), that the subject
+        can be found among the prompt's tokens, that the target encodes to tokens, and
+        that the longest prompt the z optimisation builds fits the model's context."""
+        requests = as_requests(requests)
+        hp = self.hparams
+        n_ctx = context_length(self.model)
+        prefix = max([length for length, count in hp.context_template_lengths if count] or [0])
+        prefix = prefix + 4 if prefix else 0        # the start word and ". " around the sampled tokens
+        for r in requests:
+            tag = f"request {r.case_id!r}" if r.case_id is not None else f"request {r.subject!r}"
+            try:
+                enc = encode(self.tok, "{}", r.prompt, r.subject, hp.fact_token)
+                encode(self.tok, "{}", KL_PROMPT, r.subject, hp.fact_token)
+                n_target = len(target_ids(self.tok, r.target_new))
+            except ValueError as e:
+                raise EditRequestError(f"{tag}: {e}") from None
+            need = prefix + enc.n_prompt + n_target
+            if n_ctx is not None and need > n_ctx:
+                raise EditRequestError(f"{tag}: the prompt and target take {enc.n_prompt} + {n_target} tokens "
+                                       f"(+ up to {prefix} of context template) but the model's context is "
+                                       f"{n_ctx} tokens")
+        return requests
+
     # ---------------------------------------------------------------- ingredients
     @property
     def templates(self) -> list[str]:
@@ -107,7 +135,7 @@ class Editor:
         all facts at once. On the unedited model each fact's z is cached on disk, keyed by
         model, layer, settings, templates and request, so single-edit experiments can
         compute every fact's z in one batch and then edit one fact at a time."""
-        requests = as_requests(requests)
+        requests = self.check_requests(requests)
         layer = self.hparams.layers[-1] if layer is None else layer
         hp = self.hparams
         settings = {f.name: getattr(hp, f.name) for f in fields(ZSettings) if f.name != "max_tokens"}
@@ -139,7 +167,7 @@ class Editor:
     # ---------------------------------------------------------------- editing
     def apply(self, requests) -> EditResult:
         """Edit the model in place. Weights can be restored with :meth:`restore`."""
-        requests = as_requests(requests)
+        requests = self.check_requests(requests)
         if not self.method.batch and len(requests) > 1:
             raise ValueError(f"{self.method.name} writes one fact at a time, got {len(requests)}; "
                              "use method='emmet' or 'memit' for a batch, or apply one request at a time")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .data.counterfact import check_cases
 from .metrics.counterfact import PROBE_METRICS, harmonic_mean, probe_scores
 from .metrics.generation import generate, generation_entropy
 
@@ -21,7 +22,10 @@ def _generation_prompts(case: dict) -> list[str]:
 
 def evaluate(model, tok, cases: list[dict], generation: bool = False, gen_tokens: int = 100,
              seed: int = 0, params: dict | None = None, max_tokens: int = 4096) -> pd.DataFrame:
-    """Columns: case_id, metric, value, then one column per entry of ``params``."""
+    """Columns: case_id, metric, value, then one column per entry of ``params``. Cases are
+    checked first (:func:`~editlib.data.counterfact.check_case`): a missing or empty
+    target, or one equal to the other, is an error, never a score."""
+    check_cases(cases)
     wide = probe_scores(model, tok, cases, max_tokens=max_tokens)
     if generation:
         ge = []

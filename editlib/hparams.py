@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from typing import Callable
 
-from . import solvers
+from . import checks, solvers
+from .errors import HyperparameterError
 from .values import ZSettings
 
 
@@ -24,6 +25,27 @@ class EditHparams(ZSettings):
     mom2_seq_len: int = 128                               # window length when collecting C0
     mom2_dtype: str | None = None                         # autocast dtype for C0's forward passes
 
+    def __post_init__(self):
+        super().__post_init__()
+        if isinstance(self.layers, (str, bytes)) or not hasattr(self.layers, "__iter__"):
+            raise HyperparameterError(f"layers must be a list of layer indices, not {self.layers!r}")
+        try:
+            pairs = [tuple(p) for p in self.context_template_lengths]
+        except TypeError:
+            pairs = [()]
+        if not all(len(p) == 2 for p in pairs):
+            raise HyperparameterError("context_template_lengths must be (tokens, count) pairs, got "
+                                      f"{self.context_template_lengths!r}")
+        for length, count in pairs:
+            checks.number("context_template_lengths: tokens", length, low=1, integer=True)
+            checks.number("context_template_lengths: count", count, low=0, integer=True)
+        checks.number("template_seed", self.template_seed, integer=True)
+        if not isinstance(self.mom2_dataset, str) or not self.mom2_dataset:
+            raise HyperparameterError(f"mom2_dataset must be a corpus name or path, not {self.mom2_dataset!r}")
+        checks.number("mom2_n_tokens", self.mom2_n_tokens, low=1, integer=True)
+        checks.number("mom2_seq_len", self.mom2_seq_len, low=8, integer=True)   # shorter windows are skipped
+        checks.dtype_name("mom2_dtype", self.mom2_dtype)
+
 
 @dataclass
 class RomeConfig:
@@ -34,12 +56,21 @@ class RomeConfig:
 class MemitConfig:
     mom2_update_weight: float = 15000.0   # λ, weight of the preservation term
 
+    def __post_init__(self):
+        checks.number("mom2_update_weight (MEMIT's λ)", self.mom2_update_weight, low=0)
+
 
 @dataclass
 class EmmetConfig:
     mu: float = 0.1                        # ridge on Kᵀ C⁻¹ K (0 = the exact first version)
     mom2_update_weight: float = 10000.0    # C0 is scaled by this first: effective ridge λ·μ
     ridge_single_edits: bool = False       # the authors add μ only when B > 1
+
+    def __post_init__(self):
+        checks.number("mu (EMMET's ridge)", self.mu, low=0)
+        checks.number("mom2_update_weight (EMMET's scale of C0)", self.mom2_update_weight, low=0, strict=True)
+        if not isinstance(self.ridge_single_edits, bool):
+            raise HyperparameterError(f"ridge_single_edits must be True or False, got {self.ridge_single_edits!r}")
 
 
 @dataclass(frozen=True)
@@ -76,11 +107,21 @@ def register_method(method: Method) -> None:
     METHODS[method.name] = method
 
 
+class UnknownNameError(HyperparameterError, KeyError):
+    """An unknown method or preset name."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
 def get_method(name: str) -> Method:
-    try:
-        return METHODS[name.lower()]
-    except KeyError:
-        raise KeyError(f"unknown method {name!r}; known: {sorted(METHODS)}") from None
+    if not isinstance(name, str) or name.lower() not in METHODS:
+        raise UnknownNameError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+    return METHODS[name.lower()]
+
+
+class UnknownSettingError(HyperparameterError, TypeError):
+    """A keyword that is no setting of the pipeline or of the method."""
 
 
 def split_overrides(method: Method, overrides: dict):
@@ -89,7 +130,7 @@ def split_overrides(method: Method, overrides: dict):
     cfg_names = {f.name for f in fields(method.config_cls)}
     unknown = set(overrides) - hp_names - cfg_names
     if unknown:
-        raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)} for method {method.name!r}; "
+        raise UnknownSettingError(f"unknown hyperparameter(s) {sorted(unknown)} for method {method.name!r}; "
                         f"edit settings: {sorted(hp_names)}; {method.name} settings: {sorted(cfg_names)}")
     return ({k: v for k, v in overrides.items() if k in hp_names},
             {k: v for k, v in overrides.items() if k in cfg_names})
@@ -113,7 +154,7 @@ class Preset:
     def edit_hparams(self, layers: str | list[int] = "single", **overrides) -> EditHparams:
         if isinstance(layers, str):
             if layers not in ("single", "spread"):
-                raise ValueError(f"layers must be 'single', 'spread' or a list, not {layers!r}")
+                raise HyperparameterError(f"layers must be 'single', 'spread' or a list, not {layers!r}")
             layers = self.layers_single if layers == "single" else self.layers_spread
         return replace(EditHparams(**self.hparams), layers=list(layers), **overrides)
 
@@ -145,11 +186,13 @@ def available_presets() -> list[str]:
 
 def load_preset(name: str) -> Preset:
     """A preset by its name or one of its aliases (exact, case-insensitive)."""
+    if not isinstance(name, str):
+        raise UnknownNameError(f"a preset is named by a string, not {name!r}")
     for fname in available_presets():
         d = json.loads(resources.files("editlib.presets").joinpath(fname + ".json").read_text())
         if name.lower() in [a.lower() for a in [d.get("name"), d.get("model"), *d.get("aliases", [])]]:
             return _validate_preset(d, fname)
-    raise KeyError(f"no preset for {name!r}; available: {available_presets()}")
+    raise UnknownNameError(f"no preset for {name!r}; available: {available_presets()}")
 
 
 def hparams_dict(hp: EditHparams, cfg) -> dict:

@@ -8,12 +8,15 @@ final norm and the LM head. Nothing here looks at a model's name: the table is k
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import logging
+import operator
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,7 @@ import torch
 from torch import nn
 
 from .config import cache_dir, default_device, resolve_dtype
+from .errors import CacheWarning, HyperparameterError, ModelLoadError, UnknownArchitectureError
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +65,6 @@ ARCHITECTURES: dict[str, Architecture] = {
 ARCHITECTURES["gemma3"] = ARCHITECTURES["gemma3_text"]
 
 
-class UnknownArchitectureError(KeyError):
-    def __str__(self) -> str:
-        return self.args[0]
-
-
 def register_architecture(model_type: str, arch: Architecture) -> None:
     """Teach editlib a new ``config.model_type``."""
     ARCHITECTURES[model_type] = arch
@@ -89,18 +88,44 @@ def num_layers(model: nn.Module) -> int:
     raise ValueError(f"cannot tell how many layers {type(model).__name__} has")
 
 
+def context_length(model: nn.Module) -> int | None:
+    """The most positions the model takes (None when its config does not say)."""
+    for attr in ("max_position_embeddings", "n_positions", "n_ctx"):
+        v = getattr(model.config, attr, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
+
+
+def _layer_index(layer) -> int:
+    if isinstance(layer, bool):
+        raise HyperparameterError(f"layer {layer!r} is not an integer layer index")
+    try:
+        return operator.index(layer)
+    except TypeError:
+        raise HyperparameterError(f"layer {layer!r} is not an integer layer index "
+                                  f"(got {type(layer).__name__})") from None
+
+
 def check_layers(model: nn.Module, layers) -> list[int]:
     """Validate and sort layer indices against the model's depth."""
-    layers = sorted(int(layer) for layer in layers)
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise HyperparameterError(f"layers must be a list of layer indices, not {layers!r}")
+    layers = sorted(_layer_index(layer) for layer in layers)
     n = num_layers(model)
     if not layers:
-        raise ValueError("no edit layers given")
+        raise HyperparameterError("no edit layers given")
     bad = [layer for layer in layers if not 0 <= layer < n]
     if bad:
-        raise ValueError(f"layer(s) {bad} out of range: the model has {n} layers (0..{n - 1})")
+        raise HyperparameterError(f"layer(s) {bad} out of range: the model has {n} layers (0..{n - 1})")
     if len(set(layers)) != len(layers):
-        raise ValueError(f"repeated layer in {layers}")
+        raise HyperparameterError(f"repeated layer in {layers}")
     return layers
+
+
+def as_w(weight: torch.Tensor, arch: Architecture) -> torch.Tensor:
+    """The weight as the paper's W (d_v × d_k), whatever the storage orientation."""
+    return weight.T if arch.transposed else weight
 
 
 def rewrite_weight(model: nn.Module, arch: Architecture, layer: int) -> nn.Parameter:
@@ -146,29 +171,47 @@ def _gemma3_gguf() -> Path:
 OFFLINE_MODELS = {"smollm2-135m": _smollm2_gguf, "gemma3-270m": _gemma3_gguf}
 
 
-def _load_gguf(path: Path, name: str, dtype: torch.dtype):
-    """De-quantize a GGUF file once and keep a safetensors copy in the cache."""
+def _convert_gguf(path: Path, target: Path) -> None:
+    """De-quantize a GGUF file to float32 and save it (safetensors + tokenizer) at ``target``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    log.info("de-quantizing %s (once; cached at %s)", path, target)
+    t0 = time.time()
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.hf_quantizer = None
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    if target.exists():  # another process finished first
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, target)
+    log.info("converted in %.0f s", time.time() - t0)
+
+
+def _load_gguf(path: Path, name: str, dtype: torch.dtype):
+    """De-quantize a GGUF file once and keep a safetensors copy in the cache. A cached
+    copy that cannot be loaded is reported (naming it), removed and converted again."""
+    if not path.is_file():
+        raise ModelLoadError(f"GGUF file {path} does not exist")
     stat = path.stat()
     key = hashlib.sha256(f"{path.name}:{stat.st_size}".encode()).hexdigest()[:10]
     target = cache_dir("models") / f"{name}-{key}"
-    if not (target / "config.json").exists():
-        log.info("de-quantizing %s (once; cached at %s)", path, target)
-        t0 = time.time()
-        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
-        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.hf_quantizer = None
-        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        if target.exists():  # another process finished first
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, target)
-        log.info("converted in %.0f s", time.time() - t0)
+    if (target / "config.json").exists():
+        try:
+            return _load_dir(target, dtype)
+        except Exception as e:  # noqa: BLE001 - a broken cache entry is rebuilt, never fatal
+            warnings.warn(f"cached model {target} is unreadable ({type(e).__name__}: {e}); converting "
+                          f"{path} again", CacheWarning, stacklevel=3)
+            shutil.rmtree(target, ignore_errors=True)
+    try:
+        _convert_gguf(path, target)
+    except Exception as e:  # noqa: BLE001
+        raise ModelLoadError(f"cannot read the GGUF file {path} ({type(e).__name__}: {e}); "
+                             "is it truncated, or not a GGUF model?") from e
     return _load_dir(target, dtype)
 
 
@@ -180,6 +223,46 @@ def _load_dir(name_or_path, dtype: torch.dtype):
     return model, tok
 
 
+def _looks_like_path(name: str) -> bool:
+    """A hub id is "name" or "org/name"; anything else with a path's shape is a path."""
+    return (name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or "\\" in name
+            or name.endswith((".gguf", ".safetensors", ".bin", ".json")) or Path(name).exists())
+
+
+def _known_names() -> list[str]:
+    from .testing import TINY
+
+    return sorted(OFFLINE_MODELS) + [f"tiny-{t}" for t in TINY]
+
+
+def _load_by_name(name: str, dtype: torch.dtype):
+    """A local directory, or a hub name; errors say what was tried and what exists offline."""
+    path = Path(name).expanduser()
+    if _looks_like_path(name):
+        if not path.exists():
+            raise ModelLoadError(f"no such file or directory: {name!r} (a model must be an offline alias "
+                                 f"{_known_names()}, a .gguf file, a model directory, or a hub name)")
+        if not path.is_dir():
+            raise ModelLoadError(f"{name!r} is a file but not a .gguf: pass the model's directory")
+        try:
+            return _load_dir(path, dtype)
+        except Exception as e:  # noqa: BLE001
+            raise ModelLoadError(f"cannot load a model from the directory {path} ({type(e).__name__}: {e})") from e
+    if "/" not in name:
+        close = ([k for k in _known_names() if k.startswith(name.lower())]
+                 or difflib.get_close_matches(name.lower(), _known_names(), n=1, cutoff=0.75))
+        if close:
+            raise ModelLoadError(f"unknown model {name!r}: did you mean {close[0]!r}? Offline aliases and "
+                                 f"test models: {_known_names()}")
+    try:
+        return _load_dir(name, dtype)
+    except Exception as e:  # noqa: BLE001
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelLoadError(f"could not load {name!r} from the Hugging Face hub ({type(e).__name__}: {first}). "
+                             f"Without the hub, use an offline alias or test model {_known_names()}, a .gguf "
+                             "file or a local model directory") from e
+
+
 def load_model(name_or_path: str, device: str | torch.device | None = None,
                dtype: str | torch.dtype | None = None):
     """Load ``(model, tokenizer)`` for editing.
@@ -187,22 +270,27 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
     ``name_or_path``: an offline alias (``smollm2-135m``, ``gemma3-270m``), a tiny random
     model for tests (``tiny-gpt2``, ``tiny-gptj``, ``tiny-llama``, ``tiny-gemma3``), a ``.gguf``
     file, a local directory, or a Hugging Face hub name (``gpt2-xl``,
-    ``EleutherAI/gpt-j-6B``, ``meta-llama/Llama-2-7b-hf``; needs the hub).
+    ``EleutherAI/gpt-j-6B``, ``meta-llama/Llama-2-7b-hf``; needs the hub). Anything that
+    cannot be loaded raises :class:`~editlib.errors.ModelLoadError` naming it.
     """
+    if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+        raise ModelLoadError(f"a model name or path is needed, not {name_or_path!r}")
     dtype = resolve_dtype(dtype)
     device = torch.device(device) if device is not None else default_device()
     name = str(name_or_path)
     if name.lower().startswith("tiny-"):
-        from .testing import tiny_model
+        from .testing import TINY, tiny_model
 
+        if name.lower()[5:] not in TINY:
+            raise ModelLoadError(f"no tiny test model {name!r}; choose from {[f'tiny-{t}' for t in TINY]}")
         model, tok = tiny_model(name.lower()[5:])
         model = model.to(dtype)
     elif name.lower() in OFFLINE_MODELS:
         model, tok = _load_gguf(OFFLINE_MODELS[name.lower()](), name.lower(), dtype)
     elif name.endswith(".gguf"):
-        model, tok = _load_gguf(Path(name), Path(name).stem, dtype)
+        model, tok = _load_gguf(Path(name).expanduser(), Path(name).stem, dtype)
     else:
-        model, tok = _load_dir(name, dtype)
+        model, tok = _load_by_name(name, dtype)
     model.editlib_name = name
     get_architecture(model)  # fail early, with the registration hint
     if tok.pad_token_id is None:

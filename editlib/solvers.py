@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import torch
 
+from .errors import SingularSystemError
+
 # Above this condition number a system is treated as singular: its solution would be
 # dominated by round-off (float64 keeps ~16 digits).
 SINGULAR_COND = 1e13
-
-
-class SingularSystemError(ValueError):
-    """The linear system of an objective has no (numerically) unique solution."""
 
 
 def _f64(*ts):

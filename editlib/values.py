@@ -28,10 +28,11 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from . import checks
 from .hooks import StopForward, add_at
 from .lm import head_logits
 from .models import Architecture
-from .prompts import encode, pad_id, target_ids
+from .prompts import FACT_TOKENS, encode, pad_id, target_ids
 from .requests import EditRequest, check_finite
 
 KL_PROMPT = "{} is a"
@@ -48,6 +49,17 @@ class ZSettings:
     fact_token: str = "subject_last"
     max_tokens: int = 2048           # padded suffix tokens per forward/backward chunk (memory budget)
     compute_dtype: str | None = None  # e.g. "bfloat16": autocast the upper blocks' matmuls
+
+    def __post_init__(self):
+        checks.number("v_num_grad_steps", self.v_num_grad_steps, low=1, integer=True)
+        checks.number("v_lr", self.v_lr, low=0, strict=True)
+        checks.number("v_weight_decay", self.v_weight_decay, low=0)
+        checks.number("clamp_norm_factor", self.clamp_norm_factor, low=0, strict=True)
+        checks.number("kl_factor", self.kl_factor, low=0)
+        checks.number("v_early_stop_loss", self.v_early_stop_loss, low=0)
+        checks.choice("fact_token", self.fact_token, FACT_TOKENS)
+        checks.number("max_tokens", self.max_tokens, low=1, integer=True)
+        checks.dtype_name("compute_dtype", self.compute_dtype)
 
 
 @contextmanager

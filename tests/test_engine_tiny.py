@@ -139,7 +139,9 @@ def test_conflicting_targets_in_one_batch(tiny_llama):
 def test_emmet_without_ridge_on_rank_deficient_keys(tiny_llama):
     model, _ = tiny_llama
     w0 = {k: v.clone() for k, v in model.state_dict().items()}
-    twin = {**REQS[1], "prompt": "The capital of {} is", "target_new": "Rome"}
+    # the key is read at the subject's last token: a prompt that differs only after the
+    # subject gives the same key (exact duplicates would be written once, not solved twice)
+    twin = {**REQS[1], "prompt": "The capital of {} was", "target_new": "Rome"}
     with pytest.raises(SingularSystemError, match="mu"):
         _editor(tiny_llama, method="emmet", layers=[1], mu=0.0).apply([REQS[1], twin, REQS[0]])
     assert all(torch.equal(v, w0[k]) for k, v in model.state_dict().items())   # nothing was written

@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from ..config import cache_dir, data_dirs
+from ..errors import DatasetError
 
 FILES = {
     "counterfact": "counterfact.json",
@@ -38,10 +39,6 @@ URLS = {
     "multi_counterfact": "https://rome.baulab.info/data/dsets/multi_counterfact.json",
     "zsre": "https://rome.baulab.info/data/dsets/zsre_mend_eval.json",
 }
-
-
-class DatasetError(ValueError):
-    pass
 
 
 def _sha256(path: Path) -> str:
@@ -59,13 +56,18 @@ def _download(name: str) -> Path:
 
 def find_file(name_or_path: str) -> Path:
     """Resolve a dataset name or path to a file, or raise saying where we looked."""
-    p = Path(name_or_path)
-    if p.suffix == ".json" and p.exists():
-        return p
+    if not isinstance(name_or_path, (str, Path)):
+        raise DatasetError(f"a dataset is a name or a path, not {name_or_path!r}")
+    p = Path(name_or_path).expanduser()
+    name_or_path = str(name_or_path)
+    if p.suffix in (".json", ".jsonl"):
+        if p.is_file():
+            return p
+        raise FileNotFoundError(f"dataset file {p} does not exist")
     if name_or_path not in FILES:
-        if p.suffix == ".json":
-            raise FileNotFoundError(f"dataset file {p} does not exist")
-        raise DatasetError(f"unknown dataset {name_or_path!r}; use a path or one of {sorted(FILES)}")
+        if p.exists():
+            raise DatasetError(f"dataset file {p}: expected a .json (a list of records) or .jsonl file")
+        raise DatasetError(f"unknown dataset {name_or_path!r}; use a .json/.jsonl path or one of {sorted(FILES)}")
     fname = FILES[name_or_path]
     for d in data_dirs():
         if (d / fname).exists():
@@ -104,8 +106,11 @@ def _from_simple(d: dict, i: int) -> dict:
     }
 
 
-def validate_case(case: dict, i: int = 0) -> dict:
-    """Check one CounterFact-format record; errors name the case and the field."""
+def check_case(case, i: int = 0) -> None:
+    """Refuse a CounterFact-format record that cannot be scored (or edited) as given;
+    errors name the case and the field. Does not change the record."""
+    if not isinstance(case, dict):
+        raise DatasetError(f"case {i} is a {type(case).__name__}, expected a CounterFact record (a dict)")
     cid = case.get("case_id", i)
     rr = case.get("requested_rewrite")
     if not isinstance(rr, dict):
@@ -113,29 +118,58 @@ def validate_case(case: dict, i: int = 0) -> dict:
     for field in ("prompt", "subject", "target_new", "target_true"):
         if field not in rr:
             raise DatasetError(f"case {cid}: field 'requested_rewrite.{field}' is missing")
+    strs = {}
     for field in ("target_new", "target_true"):
         v = rr[field]
-        s = v.get("str") if isinstance(v, dict) else None
-        if not isinstance(s, str) or not s.strip():
+        strs[field] = v.get("str") if isinstance(v, dict) else None
+        if not isinstance(strs[field], str) or not strs[field].strip():
             raise DatasetError(f"case {cid}: field 'requested_rewrite.{field}.str' is missing or empty")
-    if rr["prompt"].count("{}") != 1:
+    if strs["target_new"].strip() == strs["target_true"].strip():
+        raise DatasetError(f"case {cid}: target_new equals target_true ({strs['target_new']!r}): nothing to score")
+    if not isinstance(rr["subject"], str) or not rr["subject"].strip():
+        raise DatasetError(f"case {cid}: field 'requested_rewrite.subject' must be a non-empty string")
+    if not isinstance(rr["prompt"], str) or rr["prompt"].count("{}") != 1:
         raise DatasetError(f"case {cid}: field 'requested_rewrite.prompt' must contain one '{{}}' for the subject")
-    for field in ("paraphrase_prompts", "neighborhood_prompts"):
-        if not isinstance(case.get(field, []), list):
-            raise DatasetError(f"case {cid}: field {field!r} must be a list of prompts")
-    case.setdefault("case_id", cid)
+    for field in ("paraphrase_prompts", "neighborhood_prompts", "attribute_prompts", "generation_prompts"):
+        prompts = case.get(field, [])
+        if not isinstance(prompts, list) or not all(isinstance(x, str) and x.strip() for x in prompts):
+            raise DatasetError(f"case {cid}: field {field!r} must be a list of non-empty prompts")
+
+
+def check_cases(cases) -> None:
+    """:func:`check_case` for each of a non-empty list of cases."""
+    if isinstance(cases, (dict, str)) or not isinstance(cases, (list, tuple)):
+        raise DatasetError(f"cases must be a list of CounterFact records, got a {type(cases).__name__}")
+    if not cases:
+        raise DatasetError("no cases given: nothing to evaluate")
+    for i, c in enumerate(cases):
+        check_case(c, i)
+
+
+def validate_case(case: dict, i: int = 0) -> dict:
+    """Check one CounterFact-format record and fill in its optional fields."""
+    check_case(case, i)
+    case.setdefault("case_id", i)
     for field in ("paraphrase_prompts", "neighborhood_prompts", "attribute_prompts", "generation_prompts"):
         case.setdefault(field, [])
     return case
 
 
+def _read_records(path: Path) -> list:
+    """A JSON list of records, or JSON Lines (one record per line, for ``.jsonl``)."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".jsonl":
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{path} is not valid {'JSON Lines' if path.suffix == '.jsonl' else 'JSON'}: {e}") from None
+
+
 def load_counterfact(name_or_path: str = "counterfact") -> list[dict]:
     """Load CounterFact-format cases (either format) from a name or a path."""
     path = find_file(name_or_path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DatasetError(f"{path} is not valid JSON: {e}") from None
+    raw = _read_records(path)
     if not isinstance(raw, list):
         raise DatasetError(f"{path}: expected a JSON list of cases")
     cases = []
@@ -151,7 +185,7 @@ def load_zsre(name_or_path: str = "zsre") -> list[dict]:
     ``paraphrase_prompts`` (the rephrased question), ``loc_prompt`` and ``loc_answer``."""
     path = find_file(name_or_path)
     out = []
-    for i, d in enumerate(json.loads(path.read_text(encoding="utf-8"))):
+    for i, d in enumerate(_read_records(path)):
         for field in ("src", "subject", "alt", "rephrase", "loc", "loc_ans"):
             if field not in d:
                 raise DatasetError(f"zsRE record {i}: missing field {field!r}")

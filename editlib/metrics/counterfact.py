@@ -56,7 +56,7 @@ def probe_scores(model, tok, cases: list[dict], max_tokens: int = 4096) -> pd.Da
         return s.reindex(range(len(cases))) * 100
 
     out = pd.DataFrame({
-        "case_id": [c["case_id"] for c in cases],
+        "case_id": [c.get("case_id", i) for i, c in enumerate(cases)],
         "ES": col("rewrite", "new_wins"), "PS": col("paraphrase", "new_wins"),
         "NS": col("neighborhood", "true_wins"), "EM": col("rewrite", "p_diff"),
         "PM": col("paraphrase", "p_diff"), "NM": col("neighborhood", "p_diff", -1.0),

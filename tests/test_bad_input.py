@@ -1,0 +1,206 @@
+"""Every bad input is refused at the door with editlib's own error naming the problem,
+before templates, C0 or z are computed: the weights and the cache directory are left
+exactly as they were. One row per kind of bad input."""
+import pytest
+import torch
+
+from editlib import (DatasetError, Editor, EditRequestError, HyperparameterError, ModelLoadError,
+                     load_model)
+from editlib.data import load_counterfact
+from editlib.evaluate import evaluate
+from editlib.testing import tiny_model
+
+FRANCE = {"prompt": "The capital of {} is", "subject": "France", "target_new": "Rome", "target_true": "Paris"}
+CASE = {"case_id": 1, "requested_rewrite": {"prompt": "The capital of {} is", "subject": "France",
+                                            "target_new": {"str": "Rome"}, "target_true": {"str": "Paris"}},
+        "paraphrase_prompts": ["France's capital is"], "neighborhood_prompts": ["The capital of Spain is"]}
+OK = dict(layers=[1], mom2_dataset="model-samples", mom2_n_tokens=2000, v_num_grad_steps=2, progress=False)
+
+
+def edit(requests, method="emmet", **kw):
+    def run(model, tok, tmp):
+        Editor(model, tok, method=method, **{**OK, **kw}).apply(requests)
+    return run
+
+
+def build(**kw):
+    def run(model, tok, tmp):
+        Editor(model, tok, **{**OK, **kw})
+    return run
+
+
+def with_case(**changes):
+    rr = {**CASE["requested_rewrite"], **changes.pop("rr", {})}
+    return {**CASE, "requested_rewrite": {k: v for k, v in rr.items() if v is not None}, **changes}
+
+
+def score(cases):
+    def run(model, tok, tmp):
+        evaluate(model, tok, cases)
+    return run
+
+
+def load(name):
+    def run(model, tok, tmp):
+        load_model(name.format(tmp=tmp), device="cpu")
+    return run
+
+
+def bad_gguf(model, tok, tmp):
+    path = tmp / "broken.gguf"
+    path.write_bytes(b"GGUF" + b"\0" * 60)
+    load_model(str(path), device="cpu")
+
+
+def dataset(name, content=None):
+    def run(model, tok, tmp):
+        path = tmp / name
+        if content is not None:
+            path.write_text(content)
+        load_counterfact(str(path) if "." in name else name)
+    return run
+
+
+LONG = "The capital of {} is " + "very " * 2700 + "much"
+ROWS = [
+    # ---- requests
+    ("subject not in prompt", edit([{**FRANCE, "prompt": "The capital of Spain is"}]), EditRequestError, "not in the prompt"),
+    ("subject written out", edit([{**FRANCE, "prompt": "The capital of France is"}]), EditRequestError, "as '{}'"),
+    ("empty target", edit([{**FRANCE, "target_new": ""}]), EditRequestError, "empty"),
+    ("blank target", edit([{**FRANCE, "target_new": "   "}]), EditRequestError, "empty"),
+    ("target ends in space", edit([{**FRANCE, "target_new": "Rome "}]), EditRequestError, "ends with whitespace"),
+    ("target_new == target_true", edit([{**FRANCE, "target_new": "Paris"}]), EditRequestError, "equals target_true"),
+    ("equal up to a space", edit([{**FRANCE, "target_new": " Paris"}]), EditRequestError, "equals target_true"),
+    ("named field {x}", edit([{**FRANCE, "prompt": "The {x} of {} is"}]), EditRequestError, "exactly one"),
+    ("lone brace", edit([{**FRANCE, "prompt": "The { capital of {} is"}]), EditRequestError, "not a valid template"),
+    ("two placeholders", edit([{**FRANCE, "prompt": "{} is the capital of {}"}]), EditRequestError, "exactly one"),
+    ("format spec", edit([{**FRANCE, "prompt": "The capital of {:>9} is"}]), EditRequestError, "exactly one"),
+    ("escaped braces", edit([{**FRANCE, "prompt": "The {{capital}} of {} is"}]), EditRequestError, "no other braces"),
+    ("prompt ends in space", edit([{**FRANCE, "prompt": "The capital of {} is "}]), EditRequestError, "ends with whitespace"),
+    ("subject padded", edit([{**FRANCE, "subject": " France"}]), EditRequestError, "whitespace"),
+    ("empty subject", edit([{**FRANCE, "subject": ""}]), EditRequestError, "subject is empty"),
+    ("conflict", edit([FRANCE, {**FRANCE, "target_new": "Madrid"}]), EditRequestError, "different targets"),
+    ("conflict hidden by spacing", edit([FRANCE, {**FRANCE, "prompt": "The capital of  {}  is",
+                                                  "target_new": " Madrid"}]), EditRequestError, "different targets"),
+    ("non-string subject", edit([{**FRANCE, "subject": 123}]), EditRequestError, "subject must be a string"),
+    ("non-string target", edit([{**FRANCE, "target_new": 5}]), EditRequestError, "target_new must be a string"),
+    ("non-string target_true", edit([{**FRANCE, "target_true": ["Paris"]}]), EditRequestError, "target_true must be"),
+    ("missing target_new", edit([{"prompt": "The capital of {} is", "subject": "France"}]), EditRequestError,
+     "missing field"),
+    ("one dict, not a list", edit(FRANCE), EditRequestError, "must be a list"),
+    ("a string, not a list", edit("The capital of France is Rome"), EditRequestError, "must be a list"),
+    ("a number in the list", edit([FRANCE, 7]), EditRequestError, "request 1 is a int"),
+    ("no requests", edit([]), EditRequestError, "no edit requests"),
+    ("prompt beyond the context", edit([{**FRANCE, "prompt": LONG}]), EditRequestError, "context is 256 tokens"),
+    ("ROME with a batch", edit([FRANCE, {**FRANCE, "subject": "Spain"}], method="rome"), ValueError,
+     "one fact at a time"),
+    # ---- settings
+    ("zero z steps", build(v_num_grad_steps=0), HyperparameterError, "v_num_grad_steps must be ≥ 1"),
+    ("fractional z steps", build(v_num_grad_steps=2.5), HyperparameterError, "v_num_grad_steps must be an integer"),
+    ("negative lr", build(v_lr=-0.1), HyperparameterError, "v_lr must be > 0"),
+    ("lr as text", build(v_lr="0.5"), HyperparameterError, "v_lr must be a number"),
+    ("zero clamp", build(clamp_norm_factor=0), HyperparameterError, "clamp_norm_factor must be > 0"),
+    ("negative KL", build(kl_factor=-1), HyperparameterError, "kl_factor"),
+    ("NaN weight decay", build(v_weight_decay=float("nan")), HyperparameterError, "must be finite"),
+    ("unknown fact token", build(fact_token="first"), HyperparameterError, "fact_token must be one of"),
+    ("zero token budget", build(max_tokens=0), HyperparameterError, "max_tokens"),
+    ("unknown z dtype", build(compute_dtype="int8"), HyperparameterError, "compute_dtype must be one of"),
+    ("fractional layer", build(layers=[1.7]), HyperparameterError, "not an integer layer index"),
+    ("layer out of range", build(layers=[9]), HyperparameterError, "out of range"),
+    ("repeated layer", build(layers=[1, 1]), HyperparameterError, "repeated layer"),
+    ("no layers", build(layers=[]), HyperparameterError, "no edit layers"),
+    ("layers as a string, no preset", build(layers="spread"), ValueError, "no preset"),
+    ("zero C0 tokens", build(mom2_n_tokens=0), HyperparameterError, "mom2_n_tokens must be ≥ 1"),
+    ("C0 window too short", build(mom2_seq_len=4), HyperparameterError, "mom2_seq_len must be ≥ 8"),
+    ("unknown C0 dtype", build(mom2_dtype="float8"), HyperparameterError, "mom2_dtype"),
+    ("bad template lengths", build(context_template_lengths=((10,),)), HyperparameterError, "pairs"),
+    ("EMMET λ = 0", build(method="emmet", mom2_update_weight=0), HyperparameterError, "must be > 0"),
+    ("EMMET λ < 0", build(method="emmet", mom2_update_weight=-5), HyperparameterError, "must be > 0"),
+    ("EMMET μ < 0", build(method="emmet", mu=-0.1), HyperparameterError, "mu"),
+    ("EMMET ridge flag", build(method="emmet", ridge_single_edits="yes"), HyperparameterError, "True or False"),
+    ("MEMIT λ < 0", build(method="memit", mom2_update_weight=-1), HyperparameterError, "MEMIT's λ"),
+    ("unknown setting", build(method="memit", lam=3), TypeError, "unknown hyperparameter"),
+    ("unknown method", build(method="ft"), KeyError, "unknown method"),
+    ("unknown preset", build(preset="gpt-5"), KeyError, "no preset"),
+    # ---- evaluation cases
+    ("evaluate no cases", score([]), DatasetError, "no cases"),
+    ("evaluate one dict", score(CASE), DatasetError, "must be a list"),
+    ("evaluate empty target_true", score([with_case(rr={"target_true": {"str": ""}})]), DatasetError,
+     "target_true.str' is missing or empty"),
+    ("evaluate missing target_true", score([with_case(rr={"target_true": None})]), DatasetError,
+     "target_true' is missing"),
+    ("evaluate equal targets", score([with_case(rr={"target_new": {"str": "Paris"}})]), DatasetError,
+     "nothing to score"),
+    ("evaluate prompts not a list", score([with_case(paraphrase_prompts="France's capital is")]), DatasetError,
+     "list of non-empty prompts"),
+    # ---- models and datasets
+    ("alias typo", load("smollm2"), ModelLoadError, "did you mean 'smollm2-135m'"),
+    ("missing path", load("./no/such/model"), ModelLoadError, "no such file or directory"),
+    ("missing gguf", load("{tmp}/absent.gguf"), ModelLoadError, "does not exist"),
+    ("truncated gguf", bad_gguf, ModelLoadError, "broken.gguf"),
+    ("unknown tiny model", load("tiny-bert"), ModelLoadError, "no tiny test model"),
+    ("missing .jsonl", dataset("cases.jsonl"), FileNotFoundError, "does not exist"),
+    ("dataset of the wrong kind", dataset("cases.txt", "hello"), DatasetError, "expected a .json"),
+    ("broken .jsonl", dataset("cases.jsonl", "{not json"), DatasetError, "not valid JSON Lines"),
+    ("unknown dataset name", dataset("counterfactual"), DatasetError, "unknown dataset"),
+]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model("llama")
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDITLIB_DATA", str(tmp_path / "no-data"))
+    return tmp_path
+
+
+def files(root):
+    return sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file())
+
+
+def test_the_table_covers_enough_kinds_of_bad_input():
+    assert len(ROWS) >= 40 and len({r[0] for r in ROWS}) == len(ROWS)
+
+
+@pytest.mark.parametrize("name, run, error, fragment", ROWS, ids=[r[0] for r in ROWS])
+def test_bad_input_is_refused_before_any_work(model, env, name, run, error, fragment):
+    m, tok = model
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    cache = env / "cache"
+    cache.mkdir(exist_ok=True)
+    cached = files(cache)
+    with pytest.raises(error, match=fragment.replace("(", r"\(").replace("[", r"\[").replace("{", r"\{")):
+        run(m, tok, env)
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
+    assert files(cache) == cached
+
+
+def test_the_same_harness_sees_a_valid_edit(model, env):
+    """The checks above can fail: a valid request does write weights and cache entries."""
+    m, tok = model
+    cache = env / "cache"
+    cache.mkdir(exist_ok=True)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    editor = Editor(m, tok, **OK)
+    editor.apply([FRANCE])
+    assert files(cache) != [] and not all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
+    editor.restore()
+
+
+def test_exact_duplicates_are_written_once(model, env):
+    m, tok = model
+    with pytest.warns(UserWarning, match="written once"):
+        with Editor(m, tok, **OK).edited([FRANCE, {**FRANCE, "target_new": " Rome"}]) as result:
+            assert len(result.requests) == 1 and result.z.shape[0] == 1
+
+
+def test_jsonl_datasets_load(tmp_path):
+    import json
+
+    path = tmp_path / "cases.jsonl"
+    path.write_text("\n".join(json.dumps({**CASE, "case_id": i}) for i in range(3)))
+    assert [c["case_id"] for c in load_counterfact(str(path))] == [0, 1, 2]
