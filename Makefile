@@ -39,6 +39,7 @@ benchmark: install
 	$(BIN)/python benchmarks/edit_speed.py
 	$(BIN)/python benchmarks/covariance_speed.py
 	$(BIN)/python benchmarks/eval_speed.py
+	$(BIN)/python benchmarks/fingerprint_speed.py
 
 example: install
 	$(BIN)/python examples/edit_smollm2.py

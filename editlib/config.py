@@ -11,10 +11,14 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import torch
+
+from .errors import CacheWarning
 
 
 def cache_dir(sub: str | None = None, root: str | os.PathLike | None = None) -> Path:
@@ -67,15 +71,53 @@ def stable_key(**fields) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def atomic_save(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename: readers never
-    see a half-written cache entry."""
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see a
+    half-written cache entry, and concurrent writers never interleave."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def atomic_save(obj, path: Path) -> None:
+    """``torch.save`` a cache entry atomically."""
+    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def atomic_write_json(obj, path: Path) -> None:
+    """Write a JSON cache entry atomically."""
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj)))
+
+
+def _read_torch(path: Path):
+    return torch.load(path, weights_only=True)
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text())
+
+
+def load_cached(path: Path, check: Callable[[object], bool] = lambda obj: True):
+    """A cache entry (``.pt`` via torch, ``.json`` as JSON), or None when there is none.
+    An entry that cannot be read or fails ``check`` (truncated, corrupt, foreign) is
+    reported once as a :class:`~editlib.errors.CacheWarning` naming the file and removed,
+    so the caller recomputes and replaces it."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        obj = (_read_json if path.suffix == ".json" else _read_torch)(path)
+        if not check(obj):
+            raise ValueError("unexpected content")
+        return obj
+    except Exception as e:  # noqa: BLE001 - any unreadable entry is recomputed, never fatal
+        warnings.warn(f"cache entry {path} is unreadable ({type(e).__name__}: {e}); recomputing and "
+                      "replacing it", CacheWarning, stacklevel=2)
+        path.unlink(missing_ok=True)
+        return None

@@ -9,16 +9,22 @@ Sources (``source`` argument):
   the ``datasets`` package and the hub);
 - ``"model-samples"``: text the model writes itself (seeded sampling), needs nothing;
 - ``"auto"``: WikiText-2 when a data directory holds it, else model samples.
+
+:func:`resolve_corpus` turns a source into a :class:`Corpus`: what "auto" resolved to,
+and an identity for cache keys (a file's SHA-256; for model samples the model's
+fingerprint, tokenizer and seed), so statistics computed from one corpus are never
+read back for another.
 """
 from __future__ import annotations
 
-import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .config import cache_dir, data_dirs, seeded, stable_key
+from .config import atomic_write_json, cache_dir, data_dirs, load_cached, seeded, stable_key
+from .errors import HyperparameterError
 from .prompts import encode_left
 
 WIKITEXT_FILE = "wikitext2_valid.txt"
@@ -54,17 +60,27 @@ def wikitext_documents(path: Path) -> list[str]:
     return docs
 
 
-def model_samples(model, tok, n_tokens: int = 20_000, length: int = 128, seed: int = 0,
+SAMPLE_LENGTH = 128
+
+
+def _samples_identity(model, tok, n_tokens: int, seed: int, length: int = SAMPLE_LENGTH) -> dict:
+    from .fingerprint import tokenizer_fingerprint, weights_fingerprint
+
+    return {"source": "model-samples", "weights": weights_fingerprint(model), "tokenizer": tokenizer_fingerprint(tok),
+            "n_docs": -(-n_tokens // length), "length": length, "seed": seed, "top_k": 40,
+            "device": next(model.parameters()).device.type}
+
+
+def model_samples(model, tok, n_tokens: int = 20_000, length: int = SAMPLE_LENGTH, seed: int = 0,
                   batch: int = 32) -> list[str]:
     """Seeded samples from the model itself (top-k 40), about ``n_tokens`` in all, cached
-    on disk."""
-    from .models import model_fingerprint
-
-    fp = model_fingerprint(model)
-    n_docs = -(-n_tokens // length)
-    path = cache_dir("corpora") / f"samples-{fp}-{stable_key(n=n_docs, length=length, seed=seed)}.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    on disk under the model's content fingerprint."""
+    ident = _samples_identity(model, tok, n_tokens, seed, length)
+    n_docs = ident["n_docs"]
+    path = cache_dir("corpora") / f"samples-{stable_key(**ident)}.json"
+    cached = load_cached(path, check=lambda d: isinstance(d, list) and len(d) == n_docs)
+    if cached is not None:
+        return cached
     device = next(model.parameters()).device
     starts = ["The", "In", "A", "It", "He", "She", "This", "On", "After", "When", "There", "According to"]
     docs = []
@@ -75,34 +91,63 @@ def model_samples(model, tok, n_tokens: int = 20_000, length: int = 128, seed: i
             out = model.generate(**enc, max_new_tokens=length, do_sample=True, top_k=40,
                                  pad_token_id=tok.pad_token_id)
             docs += tok.batch_decode(out, skip_special_tokens=True)
-    path.write_text(json.dumps(docs))
+    atomic_write_json(docs, path)
     return docs
 
 
-def corpus_documents(source: str, model=None, tok=None, seed: int = 0, n_tokens: int = 20_000
-                     ) -> tuple[list[str], str]:
-    """(documents, a description of what was used)."""
+@dataclass(frozen=True)
+class Corpus:
+    """A corpus source resolved to what it is."""
+
+    source: str               # "wikitext2", "model-samples", "hf:<dataset>..." or "file"
+    description: str          # recorded with every result
+    identity: dict = field(default_factory=dict)   # what cache keys hold
+    path: Path | None = None
+
+
+def resolve_corpus(source: str, model=None, tok=None, seed: int = 0, n_tokens: int = 20_000) -> Corpus:
+    """Resolve ``source`` ("auto" included) and identify it by content; raises a
+    :class:`~editlib.errors.HyperparameterError` naming the problem when it cannot be used."""
+    from .fingerprint import file_sha256
+
+    if not isinstance(source, str) or not source:
+        raise HyperparameterError(f"mom2_dataset must be a corpus name or path, not {source!r}")
     if source == "auto":
         source = "wikitext2" if find_data_file(WIKITEXT_FILE) else "model-samples"
     if source == "wikitext2":
         path = find_data_file(WIKITEXT_FILE)
         if path is None:
-            raise FileNotFoundError(f"{WIKITEXT_FILE} not found in {[str(d) for d in data_dirs()]}; "
-                                    "set EDITLIB_DATA to a folder that holds it, or use corpus='model-samples'")
-        return wikitext_documents(path), f"wikitext2 ({path.name}, detokenized, <unk> dropped)"
+            raise HyperparameterError(
+                f"mom2_dataset 'wikitext2': {WIKITEXT_FILE} not found in {[str(d) for d in data_dirs()]}; "
+                "set EDITLIB_DATA to a folder that holds it, or use mom2_dataset='model-samples'")
+        return Corpus("wikitext2", f"wikitext2 ({path.name}, detokenized, <unk> dropped)",
+                      {"source": "wikitext2", "sha256": file_sha256(path)}, path)
     if source == "model-samples":
-        if model is None:
-            raise ValueError("corpus 'model-samples' needs the model")
-        return model_samples(model, tok, n_tokens=n_tokens, seed=seed), f"model-samples (seed {seed}, top-k 40)"
+        if model is None or tok is None:
+            raise HyperparameterError("corpus 'model-samples' needs the model and its tokenizer")
+        return Corpus("model-samples", f"model-samples (seed {seed}, top-k 40)",
+                      _samples_identity(model, tok, n_tokens, seed))
     if source.startswith("hf:"):
+        return Corpus(source, source, {"source": source})   # identified by name: the hub's copy
+    path = Path(source).expanduser()
+    if path.is_file():
+        return Corpus("file", f"file {path}", {"source": "file", "sha256": file_sha256(path)}, path)
+    if path.exists():
+        raise HyperparameterError(f"mom2_dataset {source!r} is a directory; pass a text file")
+    raise HyperparameterError(f"unknown corpus {source!r} (no such file): use 'auto', 'wikitext2', "
+                              "'model-samples', 'hf:<dataset>[:<config>[:<split>]]' or a path to a text file")
+
+
+def corpus_documents(corpus: Corpus, model=None, tok=None, seed: int = 0, n_tokens: int = 20_000) -> list[str]:
+    """The documents of a resolved corpus."""
+    if corpus.source == "wikitext2":
+        return wikitext_documents(corpus.path)
+    if corpus.source == "model-samples":
+        return model_samples(model, tok, n_tokens=n_tokens, seed=seed)
+    if corpus.source.startswith("hf:"):
         import datasets  # optional dependency
 
-        name, *rest = source[3:].split(":")
+        name, *rest = corpus.source[3:].split(":")
         ds = datasets.load_dataset(name, rest[0] if rest else None, split=rest[1] if len(rest) > 1 else "train")
-        return [t for t in ds["text"] if t.strip()], source
-    path = Path(source)
-    if path.exists():
-        docs = [d.strip() for d in path.read_text(encoding="utf-8").split("\n\n") if d.strip()]
-        return docs, f"file {path}"
-    raise ValueError(f"unknown corpus {source!r}: use 'auto', 'wikitext2', 'model-samples', "
-                     "'hf:<dataset>[:<config>]' or a path to a text file")
+        return [t for t in ds["text"] if t.strip()]
+    return [d.strip() for d in corpus.path.read_text(encoding="utf-8").split("\n\n") if d.strip()]

@@ -3,6 +3,8 @@
     editor = Editor(model, tok, method="memit", preset="smollm2-135m", layers="spread")
     with editor.edited(requests) as result:      # weights restored bit-exactly on exit
         ...evaluate the edited model...
+
+Every input is checked before templates, C0 or z are computed.
 """
 from __future__ import annotations
 
@@ -13,12 +15,14 @@ from dataclasses import asdict, dataclass, field, fields
 import pandas as pd
 import torch
 
-from .config import atomic_save, cache_dir, stable_key
+from .config import atomic_save, cache_dir, load_cached, stable_key
+from .corpus import resolve_corpus
 from .distribute import distribute
 from .errors import EditRequestError
+from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
 from .hparams import EditHparams, get_method, load_preset, split_overrides
 from .keys import compute_keys, site_values
-from .models import as_w, check_layers, context_length, get_architecture, model_fingerprint, rewrite_weight
+from .models import as_w, check_layers, context_length, get_architecture, rewrite_weight
 from .prompts import encode, target_ids
 from .requests import EditRequest, as_requests, check_finite
 from .stats import second_moments
@@ -41,6 +45,10 @@ class EditResult:
 
     def diagnostics_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{"method": self.method, **d} for d in self.diagnostics])
+
+
+def _is_z_blob(b) -> bool:
+    return isinstance(b, dict) and torch.is_tensor(b.get("z")) and b["z"].ndim == 1 and isinstance(b.get("info"), dict)
 
 
 class Editor:
@@ -76,12 +84,12 @@ class Editor:
             self.hparams = EditHparams(layers=list(layers), **hp_over)
             self.config = self.method.config_cls(**cfg_over)
         self.hparams.layers = check_layers(model, self.hparams.layers)
+        resolve_corpus(self.hparams.mom2_dataset, model, tok, n_tokens=self.hparams.mom2_n_tokens)  # usable?
         self.use_cache, self.progress = use_cache, progress
         self._originals: dict[str, torch.Tensor] = {}
         self._templates: list[str] | None = None
         self._covs: dict[int, torch.Tensor] = {}
         self.stats_info: dict = {}
-
 
     def check_requests(self, requests) -> list[EditRequest]:
         """Validate requests against this model and tokenizer, before anything expensive:
@@ -132,24 +140,28 @@ class Editor:
 
     def targets(self, requests, layer: int | None = None) -> tuple[torch.Tensor, dict]:
         """Target values Z (B, d_v) at ``layer`` (default: the last edit layer), computed for
-        all facts at once. On the unedited model each fact's z is cached on disk, keyed by
-        model, layer, settings, templates and request, so single-edit experiments can
-        compute every fact's z in one batch and then edit one fact at a time."""
+        all facts at once. Each fact's z is cached on disk, keyed by the content of the
+        weights and tokenizer, the value site, the settings, templates and request (so
+        single-edit experiments can compute every fact's z in one batch and then edit one
+        fact at a time, and z on an edited model never mixes with the unedited model's)."""
         requests = self.check_requests(requests)
-        layer = self.hparams.layers[-1] if layer is None else layer
+        layer = self.hparams.layers[-1] if layer is None else check_layers(self.model, [layer])[0]
         hp = self.hparams
         settings = {f.name: getattr(hp, f.name) for f in fields(ZSettings) if f.name != "max_tokens"}
-        cacheable = self.use_cache and not self._originals
-        root = cache_dir("z") / model_fingerprint(self.model)
-        paths = [root / f"L{layer}-{stable_key(s=settings, t=self.templates, r=[r.prompt, r.subject, r.target_new])}.pt"
-                 for r in requests]
+        cacheable = self.use_cache
+        paths = []
+        if cacheable:
+            model_key = dict(weights=weights_fingerprint(self.model), tokenizer=tokenizer_fingerprint(self.tok),
+                             site=self.arch.name(self.arch.value_site, layer), s=settings, t=self.templates)
+            root = cache_dir("z") / shape_slug(self.model)
+            paths = [root / f"L{layer}-{stable_key(**model_key, r=[r.prompt, r.subject, r.target_new])}.pt"
+                     for r in requests]
         z: list[torch.Tensor | None] = [None] * len(requests)
         per_fact: list[dict] = [{} for _ in requests]
-        if cacheable:
-            for i, p in enumerate(paths):
-                if p.exists():
-                    blob = torch.load(p)
-                    z[i], per_fact[i] = blob["z"], {**blob["info"], "cached": True}
+        for i, p in enumerate(paths):
+            blob = load_cached(p, check=_is_z_blob)
+            if blob is not None:
+                z[i], per_fact[i] = blob["z"], {**blob["info"], "cached": True}
         todo = [i for i, v in enumerate(z) if v is None]
         if todo:
             z_new, z_info = compute_z(self.model, self.tok, self.arch, [requests[i] for i in todo], layer,

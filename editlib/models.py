@@ -137,17 +137,6 @@ def as_w(weight: torch.Tensor, arch: Architecture) -> torch.Tensor:
     return weight.T if arch.transposed else weight
 
 
-def model_fingerprint(model: nn.Module) -> str:
-    """A name for the *unedited* model in cache keys: its declared name plus a hash of the
-    config and of the embedding matrix (which no edit touches)."""
-    name = getattr(model, "editlib_name", None) or getattr(model.config, "_name_or_path", "") or "model"
-    emb = model.get_input_embeddings().weight
-    h = hashlib.sha256(model.config.to_json_string().encode())
-    h.update(emb[: min(64, emb.shape[0])].detach().float().cpu().numpy().tobytes())
-    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name).split("/")[-1])
-    return f"{slug}-{h.hexdigest()[:10]}"
-
-
 # --------------------------------------------------------------------------- loading
 
 def _smollm2_gguf() -> Path:

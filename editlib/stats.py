@@ -2,7 +2,9 @@
 module's input over generic text, for each edit layer.
 
 One pass collects every requested layer, stopping the forward after the deepest one.
-Results are cached on disk per (model, layer, corpus, token count, window, dtype).
+Results are cached on disk, keyed by what determines them: the weights the pass reads
+(embeddings and blocks up to the layer), the tokenizer, the resolved corpus (its content
+hash, or the model and seed it was sampled with), the token count, window, batch and dtype.
 """
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from contextlib import nullcontext
 import torch
 from tqdm.auto import tqdm
 
-from .config import atomic_save, cache_dir, stable_key
-from .corpus import corpus_documents
+from .config import atomic_save, cache_dir, load_cached, stable_key
+from .corpus import Corpus, corpus_documents, resolve_corpus
+from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
 from .hooks import StopForward, hooks
-from .models import Architecture, model_fingerprint
+from .models import Architecture
 from .prompts import pad, pad_id
 
 
@@ -34,10 +37,16 @@ def _windows(tok, docs, n_tokens: int, seq_len: int):
                 return
 
 
-def _cache_path(model, arch, layer, corpus, n_tokens, seq_len, dtype):
-    key = stable_key(corpus=corpus, n=n_tokens, seq=seq_len, dtype=str(dtype))
-    name = arch.name("rewrite", layer)
-    return cache_dir("stats") / model_fingerprint(model) / f"{name}-{corpus}-{n_tokens}tok-{key}.pt"
+def _cache_path(model, tok, arch, layer, corpus: Corpus, n_tokens, seq_len, batch_size, dtype):
+    key = stable_key(weights=weights_fingerprint(model, upto_layer=layer, arch=arch),
+                     tokenizer=tokenizer_fingerprint(tok), module=arch.name("rewrite", layer),
+                     corpus=corpus.identity, n=n_tokens, seq=seq_len, batch=batch_size, dtype=str(dtype))
+    label = corpus.source if corpus.source != "file" else corpus.path.stem
+    return cache_dir("stats") / shape_slug(model) / f"L{layer}-{label}-{n_tokens}tok-{key}.pt"
+
+
+def _is_blob(d) -> bool:
+    return isinstance(d, dict) and {"mom2", "count", "corpus"} <= set(d) and torch.is_tensor(d["mom2"])
 
 
 def second_moments(model, tok, arch: Architecture, layers: list[int], corpus: str = "auto",
@@ -45,18 +54,22 @@ def second_moments(model, tok, arch: Architecture, layers: list[int], corpus: st
                    compute_dtype: str | None = None, seed: int = 0, use_cache: bool = True,
                    progress: bool = True) -> tuple[dict[int, torch.Tensor], dict]:
     """{layer: C0 (d_k × d_k) float64 on CPU}, and info (corpus, tokens, cache hits)."""
-    paths = {l: _cache_path(model, arch, l, corpus, n_tokens, seq_len, compute_dtype) for l in layers}
-    out, info = {}, {"corpus": corpus, "n_tokens": n_tokens, "seq_len": seq_len, "cached_layers": []}
+    resolved = resolve_corpus(corpus, model, tok, seed=seed, n_tokens=n_tokens)
+    paths = {l: _cache_path(model, tok, arch, l, resolved, n_tokens, seq_len, batch_size, compute_dtype)
+             for l in layers}
+    out, info = {}, {"corpus": corpus, "n_tokens": n_tokens, "seq_len": seq_len, "cached_layers": [],
+                     "corpus_used": resolved.description, "corpus_identity": resolved.identity}
     for layer, p in paths.items():
-        if use_cache and p.exists():
-            blob = torch.load(p)
+        blob = load_cached(p, check=_is_blob) if use_cache else None
+        if blob is not None:
             out[layer] = blob["mom2"] / blob["count"]
-            info.update(corpus_used=blob["corpus"], tokens_used=blob["count"])
+            info.update(tokens_used=blob["count"])
             info["cached_layers"].append(layer)
     todo = [l for l in layers if l not in out]
     if not todo:
         return out, info
-    docs, desc = corpus_documents(corpus, model, tok, seed=seed, n_tokens=n_tokens)
+    docs = corpus_documents(resolved, model, tok, seed=seed, n_tokens=n_tokens)
+    desc = resolved.description
     device = next(model.parameters()).device
     names = {l: arch.name("rewrite", l) for l in todo}
     mods = {l: model.get_submodule(n) for l, n in names.items()}
@@ -93,8 +106,10 @@ def second_moments(model, tok, arch: Architecture, layers: list[int], corpus: st
             count += n
             bar.update(n)
     bar.close()
+    if count == 0:
+        raise ValueError(f"the corpus ({desc}) gave no windows of ≥ 8 tokens: nothing to estimate C0 from")
     for l in todo:
-        blob = {"mom2": acc[l], "count": count, "corpus": desc}
+        blob = {"mom2": acc[l], "count": count, "corpus": desc, "corpus_identity": resolved.identity}
         if use_cache:
             atomic_save(blob, paths[l])
         out[l] = acc[l] / count

@@ -2,12 +2,10 @@
 itself ("<text>. {}"), over which keys and target values are averaged (ROME, MEMIT)."""
 from __future__ import annotations
 
-import json
-
 import torch
 
-from .config import cache_dir, seeded, stable_key
-from .models import model_fingerprint
+from .config import atomic_write_json, cache_dir, load_cached, seeded, stable_key
+from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
 
 PREFIX_STARTS = ("The", "Therefore", "Because", "I", "You")
 
@@ -15,13 +13,20 @@ PREFIX_STARTS = ("The", "Therefore", "Because", "I", "You")
 def context_templates(model, tok, lengths: tuple[tuple[int, int], ...] = ((10, 5),), seed: int = 0,
                       use_cache: bool = True) -> list[str]:
     """``["{}"] + [prefix + ". {}" ...]``: for each ``(length, count)``, ``count`` prefixes
-    of ``length`` sampled tokens (top-k 5, seeded), starting from common words."""
-    key = stable_key(model=model_fingerprint(model), lengths=lengths, seed=seed)
-    path = cache_dir("templates") / f"{model_fingerprint(model)}-{key}.json"
-    if use_cache and path.exists():
-        return json.loads(path.read_text())
-    templates = ["{}"]
+    of ``length`` sampled tokens (top-k 5, seeded), starting from common words. Cached
+    under the model's and tokenizer's content (sampling differs by device, so the device
+    type is part of the key)."""
     device = next(model.parameters()).device
+    lengths = tuple(tuple(int(v) for v in pair) for pair in lengths)
+    key = stable_key(weights=weights_fingerprint(model), tokenizer=tokenizer_fingerprint(tok), lengths=lengths,
+                     seed=seed, starts=PREFIX_STARTS, top_k=5, device=device.type)
+    path = cache_dir("templates") / f"{shape_slug(model)}-{key}.json"
+    expected = 1 + sum(count for _, count in lengths)
+    cached = load_cached(path, check=lambda t: isinstance(t, list) and len(t) == expected
+                         and all(isinstance(x, str) and x.endswith("{}") for x in t)) if use_cache else None
+    if cached is not None:
+        return cached
+    templates = ["{}"]
     with seeded(seed, device):
         for length, count in lengths:
             for i in range(count):
@@ -34,5 +39,5 @@ def context_templates(model, tok, lengths: tuple[tuple[int, int], ...] = ((10, 5
                 text = text.replace("{", " ").replace("}", " ").strip()
                 templates.append(text + ". {}")
     if use_cache:
-        path.write_text(json.dumps(templates))
+        atomic_write_json(templates, path)
     return templates

@@ -112,6 +112,8 @@ ROWS = [
     ("layers as a string, no preset", build(layers="spread"), ValueError, "no preset"),
     ("zero C0 tokens", build(mom2_n_tokens=0), HyperparameterError, "mom2_n_tokens must be ≥ 1"),
     ("C0 window too short", build(mom2_seq_len=4), HyperparameterError, "mom2_seq_len must be ≥ 8"),
+    ("missing corpus file", build(mom2_dataset="no/such/corpus.txt"), HyperparameterError, "unknown corpus"),
+    ("wikitext without data dir", build(mom2_dataset="wikitext2"), HyperparameterError, "not found"),
     ("unknown C0 dtype", build(mom2_dtype="float8"), HyperparameterError, "mom2_dtype"),
     ("bad template lengths", build(context_template_lengths=((10,),)), HyperparameterError, "pairs"),
     ("EMMET λ = 0", build(method="emmet", mom2_update_weight=0), HyperparameterError, "must be > 0"),

@@ -1,0 +1,149 @@
+"""Nothing silently wrong: cache entries are identified by content, and unreadable
+entries are recomputed."""
+import warnings
+
+import pytest
+import torch
+
+import editlib
+from editlib import CacheWarning, Editor
+from editlib.corpus import resolve_corpus
+from editlib.fingerprint import weights_fingerprint
+from editlib.testing import tiny_model
+
+REQS = [
+    {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux", "target_new": "English"},
+    {"prompt": "The capital of {} is", "subject": "France", "target_new": "Rome"},
+    {"prompt": "{} plays the", "subject": "Toko Yasuda", "target_new": "piano"},
+    {"prompt": "{} is located in the city of", "subject": "The Eiffel Tower", "target_new": "Berlin"},
+]
+FAST = dict(mom2_dataset="model-samples", mom2_n_tokens=2000, v_num_grad_steps=3, progress=False)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A fresh cache directory and no data directory (the corpus is the model's samples)."""
+    monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDITLIB_DATA", str(tmp_path / "no-data"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def model():
+    return tiny_model("llama")
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def same(model, snapshot) -> bool:
+    return all(torch.equal(v, snapshot[k]) for k, v in model.state_dict().items())
+
+
+def undo(model):
+    """Put back the tiny model's original weights."""
+    fresh, _ = tiny_model("llama")
+    model[0].load_state_dict(fresh.state_dict())
+
+
+def editor(model, layers=(1,), method="emmet", **kw):
+    m, tok = model
+    return Editor(m, tok, method=method, layers=list(layers), **{**FAST, **kw})
+
+
+# --------------------------------------------------------------------------- cache identity
+
+def test_fingerprint_follows_the_weights_not_the_name(model):
+    m, tok = model
+    other, _ = tiny_model("llama")
+    other.editlib_name = "some/other-alias"
+    other.config._name_or_path = "/elsewhere/model.gguf"
+    assert weights_fingerprint(m) == weights_fingerprint(other)       # same weights, any name
+    before, below = weights_fingerprint(m), weights_fingerprint(m, upto_layer=1, arch=editlib.get_architecture(m))
+    ed = editor(model, layers=[2])
+    ed.apply(REQS[:1])
+    assert weights_fingerprint(m) != before                            # an edit changes the model's identity
+    assert weights_fingerprint(m, upto_layer=1, arch=ed.arch) == below  # ... not that of the layers below it
+    ed.restore()
+    assert weights_fingerprint(m) == before
+
+
+def test_a_second_editor_on_an_edited_model_never_poisons_the_cache(model, cache, tmp_path):
+    """Editor 1 edits; Editor 2 computes C0 and z on the edited model (cached); after
+    restore, a fresh Editor must return what it returns with caching off. The corpus is a
+    file and there are no sampled templates, so only the weights tell the models apart."""
+    import random
+
+    from editlib.testing import _TEXT
+
+    words, rng = _TEXT.split(), random.Random(0)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(" ".join(rng.choices(words, k=60)) for _ in range(60)))
+    same_inputs = dict(mom2_dataset=str(corpus), context_template_lengths=())
+
+    def ed(**kw):
+        return editor(model, layers=[2], **same_inputs, **kw)
+
+    first = editor(model, layers=[1], **same_inputs)
+    first.apply(REQS[:1])
+    second = ed()
+    c_edited = second.covariances()[2].clone()
+    z_edited, _ = second.targets(REQS[1:3])
+    first.restore()
+
+    fresh = ed()
+    c_fresh, (z_fresh, info) = fresh.covariances()[2], fresh.targets(REQS[1:3])
+    uncached = ed(use_cache=False)
+    c_ref, (z_ref, _) = uncached.covariances()[2], uncached.targets(REQS[1:3])
+    assert torch.equal(c_fresh, c_ref) and torch.equal(z_fresh, z_ref)
+    assert info["cached"] == [False, False]                 # nothing of the edited model's was read back
+    assert not torch.allclose(c_edited, c_ref) and not torch.allclose(z_edited, z_ref)   # the test can fail
+
+    again = ed()                                             # and the unedited model's own entries are used
+    z_again, info = again.targets(REQS[1:3])
+    assert info["cached"] == [True, True] and torch.equal(z_again, z_ref)
+    assert again.stats_info == {} and again.covariances()[2].equal(c_ref)
+    assert again.stats_info["cached_layers"] == [2]
+
+
+def test_auto_corpus_is_keyed_by_what_it_resolves_to(model, tmp_path, monkeypatch):
+    m, tok = model
+    monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDITLIB_DATA", str(tmp_path / "data"))
+    without = resolve_corpus("auto", m, tok)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "wikitext2_valid.txt").write_text(" = A = \n Some text about Paris and Rome . \n")
+    with_data = resolve_corpus("auto", m, tok)
+    assert without.source == "model-samples" and with_data.source == "wikitext2"
+    assert without.identity != with_data.identity
+    (tmp_path / "data" / "wikitext2_valid.txt").write_text(" = A = \n Other text . \n")
+    assert resolve_corpus("auto", m, tok).identity != with_data.identity     # content, not the file name
+
+
+@pytest.mark.parametrize("kind", ["stats", "z", "templates"])
+def test_an_unreadable_cache_entry_is_reported_once_and_replaced(model, cache, kind):
+    editor(model).apply(REQS[:1])
+    undo(model)
+    entries = [p for p in (cache / kind).rglob("*") if p.is_file()]
+    assert entries
+    for p in entries:
+        p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])           # truncated
+    ref = editor(model, use_cache=False).apply(REQS[:1])
+    undo(model)
+    with pytest.warns(CacheWarning, match=entries[0].name):
+        result = editor(model).apply(REQS[:1])
+    undo(model)
+    assert all(torch.equal(result.deltas[n], ref.deltas[n]) for n in ref.deltas)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)                         # replaced: no second warning
+        editor(model).apply(REQS[:1])
+    undo(model)
+
+
+def test_edits_of_an_edited_model_are_cached_under_its_own_content(model, cache):
+    ed = editor(model, layers=[1])
+    ed.apply(REQS[:1])
+    _, info = editor(model, layers=[1]).targets(REQS[1:2])
+    _, info_again = editor(model, layers=[1]).targets(REQS[1:2])
+    assert info["cached"] == [False] and info_again["cached"] == [True]
