@@ -5,10 +5,11 @@ from .errors import (CacheWarning, DatasetError, EditlibError, EditRequestError,
                      ModelLoadError, RestoreOrderError, SingularSystemError, UnknownArchitectureError)
 from .hparams import (METHODS, EditHparams, EmmetConfig, MemitConfig, RomeConfig, available_presets,
                       get_method, load_preset, register_method)
+from .ledger import restore
 from .models import ARCHITECTURES, Architecture, get_architecture, load_model, register_architecture
 from .requests import EditRequest
 
-__all__ = ["Editor", "EditResult", "EditRequest",
+__all__ = ["Editor", "EditResult", "EditRequest", "restore",
            "EditlibError", "EditRequestError", "HyperparameterError", "DatasetError", "SingularSystemError",
            "UnknownArchitectureError", "ModelLoadError", "RestoreOrderError", "CacheWarning",
            "EditHparams", "RomeConfig", "MemitConfig", "EmmetConfig", "METHODS", "get_method",

@@ -4,11 +4,14 @@
     with editor.edited(requests) as result:      # weights restored bit-exactly on exit
         ...evaluate the edited model...
 
-Every input is checked before templates, C0 or z are computed.
+Every input is checked before templates, C0 or z are computed; ``apply()`` is
+all-or-nothing; the original weights are kept per model (see :mod:`editlib.ledger`).
 """
 from __future__ import annotations
 
 import time
+import uuid
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 
@@ -22,7 +25,8 @@ from .errors import EditRequestError
 from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
 from .hparams import EditHparams, get_method, load_preset, split_overrides
 from .keys import compute_keys, site_values
-from .models import as_w, check_layers, context_length, get_architecture, rewrite_weight
+from .ledger import ledger
+from .models import as_w, check_layers, context_length, get_architecture
 from .prompts import encode, target_ids
 from .requests import EditRequest, as_requests, check_finite
 from .stats import second_moments
@@ -86,10 +90,18 @@ class Editor:
         self.hparams.layers = check_layers(model, self.hparams.layers)
         resolve_corpus(self.hparams.mom2_dataset, model, tok, n_tokens=self.hparams.mom2_n_tokens)  # usable?
         self.use_cache, self.progress = use_cache, progress
-        self._originals: dict[str, torch.Tensor] = {}
+        self.uid = f"{self.method.name}-editor-{uuid.uuid4().hex[:8]}"   # owner of its edits in the ledger
         self._templates: list[str] | None = None
         self._covs: dict[int, torch.Tensor] = {}
         self.stats_info: dict = {}
+
+    def __repr__(self) -> str:
+        return f"Editor({self.uid}, layers={self.hparams.layers})"
+
+    @property
+    def has_live_edits(self) -> bool:
+        """Whether weights this Editor wrote are still in the model (not restored)."""
+        return bool(ledger(self.model).edited_by(self.uid))
 
     def check_requests(self, requests) -> list[EditRequest]:
         """Validate requests against this model and tokenizer, before anything expensive:
@@ -128,8 +140,9 @@ class Editor:
         """C0 per edit layer, from the unedited model (computed before any edit)."""
         todo = [l for l in self.hparams.layers if l not in self._covs]
         if todo:
-            if self._originals:
-                raise RuntimeError("statistics must come from the unedited model: restore() first")
+            if self.has_live_edits:
+                raise RuntimeError("statistics must come from the model before this Editor's edits: "
+                                   "restore() first")
             hp = self.hparams
             covs, self.stats_info = second_moments(
                 self.model, self.tok, self.arch, todo, corpus=hp.mom2_dataset, n_tokens=hp.mom2_n_tokens,
@@ -178,7 +191,10 @@ class Editor:
 
     # ---------------------------------------------------------------- editing
     def apply(self, requests) -> EditResult:
-        """Edit the model in place. Weights can be restored with :meth:`restore`."""
+        """Edit the model in place, all or nothing: if anything is raised (a singular
+        system, NaN, ``KeyboardInterrupt``...), every weight written by this call is put
+        back bit for bit before the exception propagates. Repeated calls accumulate
+        (sequential editing); :meth:`restore` undoes them all."""
         requests = self.check_requests(requests)
         if not self.method.batch and len(requests) > 1:
             raise ValueError(f"{self.method.name} writes one fact at a time, got {len(requests)}; "
@@ -206,31 +222,38 @@ class Editor:
             check_finite(f"Δ at layer {layer}", delta)
             return delta, diag
 
-        def apply(layer, delta):
-            name = self.arch.name("rewrite", layer)
-            w = rewrite_weight(self.model, self.arch, layer)
-            self._originals.setdefault(name, w.detach().clone())
-            with torch.no_grad():
-                as_w(w, self.arch).add_(delta.to(w.dtype).to(w.device))
-            deltas[name] = delta.cpu()
+        with ledger(self.model).transaction(self.model, self.uid) as write:
+            def apply(layer, delta):
+                name = self.arch.name("rewrite", layer)
+                write(name, lambda w: as_w(w, self.arch).add_(delta.to(w.dtype).to(w.device)))
+                deltas[name] = delta.cpu()
 
-        steps = distribute(hp.layers, z.T, keys_at, values_at_last, solve, apply, progress=self.progress)
+            steps = distribute(hp.layers, z.T, keys_at, values_at_last, solve, apply, progress=self.progress)
         t["solve_s"] = time.perf_counter() - t0
         t["total_s"] = sum(t.values())
         return EditResult(self.method.name, list(hp.layers), requests, deltas, [d for _, _, d in steps],
                           z.cpu(), z_info, t, {**asdict(hp), **asdict(self.config)}, dict(self.stats_info))
 
-    def restore(self) -> None:
-        """Put back the original weights, bit for bit."""
-        with torch.no_grad():
-            for name, w0 in self._originals.items():
-                self.model.get_submodule(name).weight.copy_(w0)
-        self._originals.clear()
+    def restore(self) -> list[str]:
+        """Undo this Editor's live edits, bit for bit: each weight it wrote goes back to
+        what it was before its first (still live) edit. Refuses with a
+        :class:`~editlib.errors.RestoreOrderError`, changing nothing, when another Editor
+        has since edited one of those weights and not restored (restore that one first,
+        or use ``editlib.restore(model)`` to put back every original). Returns the names
+        of the weights restored."""
+        return ledger(self.model).undo_owner(self.model, self.uid, label=repr(self))
 
     @contextmanager
     def edited(self, requests):
-        """``with editor.edited(requests) as result:`` — the edit holds inside the block."""
+        """``with editor.edited(requests) as result:`` — the edit holds inside the block;
+        on exit the weights are exactly what they were on entry, including any edits
+        other Editors made inside the block (undone with a warning)."""
+        led = ledger(self.model)
+        mark = led.checkpoint()
         try:
             yield self.apply(requests)
         finally:
-            self.restore()
+            others = led.rollback(self.model, mark) - {self.uid}
+            if others:
+                warnings.warn(f"leaving {self!r}.edited(): also undid edits other Editors made inside the "
+                              f"block ({', '.join(sorted(others))})", stacklevel=3)

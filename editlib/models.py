@@ -128,15 +128,6 @@ def as_w(weight: torch.Tensor, arch: Architecture) -> torch.Tensor:
     return weight.T if arch.transposed else weight
 
 
-def rewrite_weight(model: nn.Module, arch: Architecture, layer: int) -> nn.Parameter:
-    return model.get_submodule(arch.name("rewrite", layer)).weight
-
-
-def as_w(weight: torch.Tensor, arch: Architecture) -> torch.Tensor:
-    """The weight as the paper's W (d_v × d_k), whatever the storage orientation."""
-    return weight.T if arch.transposed else weight
-
-
 # --------------------------------------------------------------------------- loading
 
 def _smollm2_gguf() -> Path:

@@ -4,6 +4,7 @@ exactly as they were. One row per kind of bad input."""
 import pytest
 import torch
 
+import editlib
 from editlib import (DatasetError, Editor, EditRequestError, HyperparameterError, ModelLoadError,
                      load_model)
 from editlib.data import load_counterfact
@@ -179,6 +180,7 @@ def test_bad_input_is_refused_before_any_work(model, env, name, run, error, frag
         run(m, tok, env)
     assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
     assert files(cache) == cached
+    assert not editlib.ledger.ledger(m).is_edited()
 
 
 def test_the_same_harness_sees_a_valid_edit(model, env):

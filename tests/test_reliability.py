@@ -1,14 +1,15 @@
-"""Nothing silently wrong: cache entries are identified by content, and unreadable
-entries are recomputed."""
+"""Nothing silently wrong: cache entries are identified by content, unreadable entries are
+recomputed, edits are all-or-nothing, and restore can always bring back the originals."""
 import warnings
 
 import pytest
 import torch
 
 import editlib
-from editlib import CacheWarning, Editor
+from editlib import CacheWarning, Editor, RestoreOrderError
 from editlib.corpus import resolve_corpus
 from editlib.fingerprint import weights_fingerprint
+from editlib.ledger import ledger
 from editlib.testing import tiny_model
 
 REQS = [
@@ -39,12 +40,6 @@ def weights(model):
 
 def same(model, snapshot) -> bool:
     return all(torch.equal(v, snapshot[k]) for k, v in model.state_dict().items())
-
-
-def undo(model):
-    """Put back the tiny model's original weights."""
-    fresh, _ = tiny_model("llama")
-    model[0].load_state_dict(fresh.state_dict())
 
 
 def editor(model, layers=(1,), method="emmet", **kw):
@@ -124,21 +119,21 @@ def test_auto_corpus_is_keyed_by_what_it_resolves_to(model, tmp_path, monkeypatc
 @pytest.mark.parametrize("kind", ["stats", "z", "templates"])
 def test_an_unreadable_cache_entry_is_reported_once_and_replaced(model, cache, kind):
     editor(model).apply(REQS[:1])
-    undo(model)
+    editlib.restore(model[0])
     entries = [p for p in (cache / kind).rglob("*") if p.is_file()]
     assert entries
     for p in entries:
         p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])           # truncated
     ref = editor(model, use_cache=False).apply(REQS[:1])
-    undo(model)
+    editlib.restore(model[0])
     with pytest.warns(CacheWarning, match=entries[0].name):
         result = editor(model).apply(REQS[:1])
-    undo(model)
+    editlib.restore(model[0])
     assert all(torch.equal(result.deltas[n], ref.deltas[n]) for n in ref.deltas)
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheWarning)                         # replaced: no second warning
         editor(model).apply(REQS[:1])
-    undo(model)
+    editlib.restore(model[0])
 
 
 def test_edits_of_an_edited_model_are_cached_under_its_own_content(model, cache):
@@ -147,3 +142,126 @@ def test_edits_of_an_edited_model_are_cached_under_its_own_content(model, cache)
     _, info = editor(model, layers=[1]).targets(REQS[1:2])
     _, info_again = editor(model, layers=[1]).targets(REQS[1:2])
     assert info["cached"] == [False] and info_again["cached"] == [True]
+
+
+# --------------------------------------------------------------------------- all or nothing
+
+def test_a_spread_edit_that_fails_on_a_later_layer_writes_nothing(model, cache):
+    m, _ = model
+    w0 = weights(m)
+    ed = editor(model, layers=[0, 1, 2])
+    ed.covariances()
+    ed._covs[1] = ed._covs[1] * float("nan")          # layer 0 is solved and written first
+    with pytest.raises(FloatingPointError):
+        ed.apply(REQS[:2])
+    assert same(m, w0) and not ledger(m).is_edited()
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
+def test_an_interrupted_edit_is_rolled_back(model, cache, monkeypatch, exc):
+    import editlib.editor as editor_module
+
+    m, _ = model
+    ed = editor(model, layers=[0, 1, 2])
+    ed.apply(REQS[:1])                                 # a live edit before: the rollback goes back to it
+    after_first = weights(m)
+    real, calls = editor_module.compute_keys, []
+
+    def keys_then_fail(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise exc("interrupted")
+        return real(*a, **k)
+
+    monkeypatch.setattr(editor_module, "compute_keys", keys_then_fail)
+    with pytest.raises(exc):
+        ed.apply(REQS[1:2])
+    assert same(m, after_first)
+    monkeypatch.setattr(editor_module, "compute_keys", real)
+    ed.restore()
+    assert not ledger(m).is_edited()
+
+
+# --------------------------------------------------------------------------- restore semantics
+
+def test_restore_in_the_wrong_order_is_refused_and_the_right_order_works(model, cache):
+    m, _ = model
+    w0 = weights(m)
+    a, b = editor(model, layers=[1]), editor(model, layers=[1])
+    a.apply(REQS[:1])
+    after_a = weights(m)
+    b.apply(REQS[1:2])
+    after_b = weights(m)
+    with pytest.raises(RestoreOrderError, match="editlib.restore"):
+        a.restore()
+    assert same(m, after_b)                            # refused: nothing changed
+    b.restore()
+    assert same(m, after_a)
+    a.restore()
+    assert same(m, w0)
+
+
+def test_editlib_restore_brings_back_the_originals_from_any_state(model, cache):
+    m, _ = model
+    w0 = weights(m)
+    editor(model, layers=[1]).apply(REQS[:1])
+    editor(model, layers=[1, 2]).apply(REQS[1:2])
+    assert not same(m, w0)
+    restored = editlib.restore(m)
+    assert same(m, w0) and len(restored) == 2 and not ledger(m).is_edited()
+
+
+def test_editors_on_different_weights_restore_independently(model, cache):
+    m, _ = model
+    w0 = weights(m)
+    a, b = editor(model, layers=[1]), editor(model, layers=[2])
+    a.apply(REQS[:1])
+    b.apply(REQS[1:2])
+    a.restore()
+    name_b = b.arch.name("rewrite", 2) + ".weight"
+    assert all(torch.equal(v, w0[k]) for k, v in m.state_dict().items() if k != name_b)
+    assert not torch.equal(m.state_dict()[name_b], w0[name_b])
+    b.restore()
+    assert same(m, w0)
+
+
+def test_edited_block_leaves_the_weights_as_it_found_them(model, cache):
+    m, _ = model
+    w0 = weights(m)
+    a, b, c = editor(model, layers=[1]), editor(model, layers=[1]), editor(model, layers=[2])
+    a.apply(REQS[:1])
+    entry = weights(m)
+    with pytest.warns(UserWarning, match="other Editors"):
+        with b.edited(REQS[1:2]):
+            c.apply(REQS[2:3])                          # another Editor's edit inside the block
+            a.apply(REQS[3:4])                          # and more of a's
+    assert same(m, entry)
+    with a.edited(REQS[1:2]):
+        outer = weights(m)
+        with a.edited(REQS[2:3]):
+            assert not same(m, outer)
+        assert same(m, outer) and not same(m, entry)      # the inner block undid only its own edit
+    assert same(m, entry)
+    a.restore()
+    assert same(m, w0)
+
+
+def test_sequential_edits_keep_one_copy_per_weight(model, cache):
+    m, _ = model
+    w0 = weights(m)
+    ed = editor(model, layers=[1, 2])
+    for r in REQS:
+        ed.apply([r])
+    led = ledger(m)
+    assert all(len(stack) == 1 and stack[0].base is None for stack in led.stacks.values())
+    assert len(led.originals) == 2
+    ed.restore()
+    assert same(m, w0)
+
+
+def test_statistics_come_from_before_the_editors_own_edits(model, cache):
+    ed = editor(model, layers=[1])
+    ed.apply(REQS[:1])
+    ed.hparams.layers = [1, 2]
+    with pytest.raises(RuntimeError, match="before this Editor's edits"):
+        ed.covariances()
