@@ -13,7 +13,7 @@ import time
 import uuid
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import pandas as pd
 import torch
@@ -21,10 +21,10 @@ import torch
 from .config import atomic_save, cache_dir, load_cached, stable_key
 from .corpus import resolve_corpus
 from .distribute import distribute
-from .errors import EditRequestError
+from .errors import EditRequestError, HyperparameterError
 from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
 from .hparams import EditHparams, get_method, load_preset, split_overrides
-from .keys import compute_keys, site_values
+from .keys import compute_keys, site_values, template_keys, template_mean
 from .ledger import ledger
 from .models import as_w, check_layers, context_length, get_architecture
 from .prompts import encode, target_ids
@@ -79,21 +79,32 @@ class Editor:
                 if preset is not None:
                     raise
         if self.preset is not None:
-            self.hparams = self.preset.edit_hparams(layers, **hp_over)
+            self.hparams = self.preset.edit_hparams(layers, method=self.method.name, **hp_over)
             self.config = self.preset.method_config(self.method.name, **cfg_over)
         else:
             if isinstance(layers, str):
                 raise ValueError(f"no preset for this model, so layers={layers!r} means nothing: "
                                  "pass a list of layer indices")
-            self.hparams = EditHparams(layers=list(layers), **hp_over)
+            self.hparams = EditHparams(layers=list(layers), **{**self.method.conventions, **hp_over})
             self.config = self.method.config_cls(**cfg_over)
         self.hparams.layers = check_layers(model, self.hparams.layers)
+        self.arch = self._with_value_site(self.arch, self.hparams.value_site)
         resolve_corpus(self.hparams.mom2_dataset, model, tok, n_tokens=self.hparams.mom2_n_tokens)  # usable?
         self.use_cache, self.progress = use_cache, progress
         self.uid = f"{self.method.name}-editor-{uuid.uuid4().hex[:8]}"   # owner of its edits in the ledger
         self._templates: list[str] | None = None
         self._covs: dict[int, torch.Tensor] = {}
         self.stats_info: dict = {}
+
+    @staticmethod
+    def _with_value_site(arch, site):
+        """The architecture with the value site the conventions ask for (z, δ and H live there)."""
+        if site is None or site == arch.value_site:
+            return arch
+        if arch.value_site == "rewrite":
+            raise HyperparameterError("value_site='block' is not linear in W for this architecture (a norm "
+                                      "sits between the MLP and the residual stream): use 'rewrite'")
+        return replace(arch, value_site=site)
 
     def __repr__(self) -> str:
         return f"Editor({self.uid}, layers={self.hparams.layers})"
@@ -211,14 +222,23 @@ class Editor:
         t0 = time.perf_counter()
         deltas = {}
 
+        plain = {}
+
         def keys_at(layer):
-            return compute_keys(self.model, self.tok, self.arch, requests, [layer], templates, hp.fact_token)[layer]
+            if not self.method.plain_key:
+                return compute_keys(self.model, self.tok, self.arch, requests, [layer], templates, hp.fact_token,
+                                    hp.key_average)[layer]
+            per_template = template_keys(self.model, self.tok, self.arch, requests, [layer], templates,
+                                         hp.fact_token)[layer]                      # (n_templates, B, d_k)
+            plain[layer] = per_template[0].T.contiguous()                            # the prompt without prefix
+            return template_mean(per_template, hp.key_average).T.contiguous()
 
         def values_at_last():
             return site_values(self.model, self.tok, self.arch, requests, last, hp.fact_token)
 
         def solve(layer, keys, resid):
-            delta, diag = self.method.solve(keys, resid, covs[layer].to(keys.device), self.config)
+            extra = (plain[layer],) if self.method.plain_key else ()
+            delta, diag = self.method.solve(keys, resid, covs[layer].to(keys.device), self.config, *extra)
             check_finite(f"Δ at layer {layer}", delta)
             return delta, diag
 

@@ -9,6 +9,7 @@ from typing import Callable
 
 from . import checks, solvers
 from .errors import HyperparameterError
+from .keys import KEY_AVERAGES
 from .values import ZSettings
 
 
@@ -24,9 +25,15 @@ class EditHparams(ZSettings):
     mom2_n_tokens: int = 50_000                           # tokens of that corpus
     mom2_seq_len: int = 128                               # window length when collecting C0
     mom2_dtype: str | None = None                         # autocast dtype for C0's forward passes
+    # Conventions (see the methods' ``conventions``): where z lives and δ is added (None:
+    # the architecture's), and how keys are averaged over the context templates.
+    value_site: str | None = None                         # None, "block" or "rewrite"
+    key_average: str = "half_plain"                       # ½ plain + ½ prefixed, or "uniform"
 
     def __post_init__(self):
         super().__post_init__()
+        checks.choice("value_site", self.value_site, (None, "block", "rewrite"))
+        checks.choice("key_average", self.key_average, KEY_AVERAGES)
         if isinstance(self.layers, (str, bytes)) or not hasattr(self.layers, "__iter__"):
             raise HyperparameterError(f"layers must be a list of layer indices, not {self.layers!r}")
         try:
@@ -77,12 +84,27 @@ class EmmetConfig:
 class Method:
     name: str
     config_cls: type
-    solve: Callable            # (keys, resid, cov, config) -> (delta, diagnostics)
+    solve: Callable            # (keys, resid, cov, config[, plain_keys]) -> (delta, diagnostics)
     batch: bool = True         # accepts B > 1
+    plain_key: bool = False    # the solver also takes the key of the prompt without prefix
+    # EditHparams values the method implies, above the preset's and below a preset's own
+    # section for the method and the caller's keywords
+    conventions: dict = field(default_factory=dict)
 
 
 def _rome(keys, resid, cov, cfg: RomeConfig):
     return solvers.rome(keys, resid, cov)
+
+
+def _rome_original(keys, resid, cov, cfg: RomeConfig, plain_keys):
+    return solvers.rome_original(keys, plain_keys, resid, cov)
+
+
+# ROME's own code (rome/ of ROME and of the unified repo; its gpt2-xl and gpt-j-6b files):
+# δ at the MLP output, clamp 4 × its norm, keys averaged uniformly over "{}" + 10 prefixes of
+# 5 tokens + 10 of 10 tokens, 20 steps.
+ROME_ORIGINAL = {"value_site": "rewrite", "key_average": "uniform", "clamp_norm_factor": 4.0,
+                 "context_template_lengths": ((5, 10), (10, 10)), "v_num_grad_steps": 20}
 
 
 def _memit(keys, resid, cov, cfg: MemitConfig):
@@ -98,6 +120,8 @@ def _emmet(keys, resid, cov, cfg: EmmetConfig):
 
 METHODS: dict[str, Method] = {
     "rome": Method("rome", RomeConfig, _rome, batch=False),
+    "rome_original": Method("rome_original", RomeConfig, _rome_original, batch=False, plain_key=True,
+                            conventions=ROME_ORIGINAL),
     "memit": Method("memit", MemitConfig, _memit),
     "emmet": Method("emmet", EmmetConfig, _emmet),
 }
@@ -151,16 +175,23 @@ class Preset:
     methods: dict                               # {method: {field: value}}
     source: str
 
-    def edit_hparams(self, layers: str | list[int] = "single", **overrides) -> EditHparams:
+    def edit_hparams(self, layers: str | list[int] = "single", method: str | None = None,
+                     **overrides) -> EditHparams:
+        """The pipeline's settings: the preset's, then (with ``method``) the method's
+        conventions and the preset's section for it, then ``overrides``."""
         if isinstance(layers, str):
             if layers not in ("single", "spread"):
                 raise HyperparameterError(f"layers must be 'single', 'spread' or a list, not {layers!r}")
             layers = self.layers_single if layers == "single" else self.layers_spread
-        return replace(EditHparams(**self.hparams), layers=list(layers), **overrides)
+        implied = {}
+        if method is not None:
+            m = get_method(method)
+            implied = {**m.conventions, **split_overrides(m, self.methods.get(m.name, {}))[0]}
+        return replace(EditHparams(**{**self.hparams, **implied}), layers=list(layers), **overrides)
 
     def method_config(self, method: str, **overrides):
         m = get_method(method)
-        return m.config_cls(**{**self.methods.get(m.name, {}), **overrides})
+        return m.config_cls(**{**split_overrides(m, self.methods.get(m.name, {}))[1], **overrides})
 
 
 def _validate_preset(d: dict, where: str) -> Preset:
@@ -173,8 +204,10 @@ def _validate_preset(d: dict, where: str) -> Preset:
         raise ValueError(f"preset {where}: unknown keys {sorted(extra)}")
     p = Preset(**d)
     EditHparams(**p.hparams)                    # unknown hparam names raise TypeError here
-    for m, cfg in p.methods.items():
+    for m, section in p.methods.items():
+        hp, cfg = split_overrides(get_method(m), section)
         get_method(m).config_cls(**cfg)
+        EditHparams(**{**p.hparams, **hp})
     if p.layers_single != sorted(p.layers_single) or p.layers_spread != sorted(p.layers_spread):
         raise ValueError(f"preset {where}: layers must be ascending")
     return p

@@ -1,5 +1,9 @@
-"""Keys k: the rewrite module's input at the fact token, averaged over context templates
-as the reference code does: k = ½ k(plain prompt) + ½ mean_t k(template_t prompt)."""
+"""Keys k: the rewrite module's input at the fact token, averaged over context templates.
+Two conventions (``key_average``):
+
+- ``"half_plain"`` (MEMIT, EMMET and the unified ROME): k = ½ k(plain prompt) + ½ mean_t k(template_t prompt)
+- ``"uniform"`` (ROME's own code): k* = mean over all templates, the plain prompt ("{}") counted once
+"""
 from __future__ import annotations
 
 import torch
@@ -35,22 +39,38 @@ def _depth(arch: Architecture, name: str) -> tuple[int, int]:
     return (digits[0] if digits else 10**9, -name.count("."))
 
 
-def template_mean(x: torch.Tensor) -> torch.Tensor:
-    """(n_templates, B, d) → (B, d): ½ plain + ½ mean of the prefixed templates."""
+KEY_AVERAGES = ("half_plain", "uniform")
+
+
+def template_mean(x: torch.Tensor, average: str = "half_plain") -> torch.Tensor:
+    """(n_templates, B, d) → (B, d), template 0 being the plain prompt "{}"."""
     if x.shape[0] == 1:
         return x[0]
+    if average == "uniform":
+        return x.mean(0)
+    if average != "half_plain":
+        raise ValueError(f"key_average must be one of {KEY_AVERAGES}, not {average!r}")
     return 0.5 * x[0] + 0.5 * x[1:].mean(0)
 
 
-def compute_keys(model, tok, arch: Architecture, requests: list[EditRequest], layers: list[int],
-                 templates: list[str], fact_token: str = "subject_last") -> dict[int, torch.Tensor]:
-    """K_E per layer: {layer: (d_k, B)} in float32."""
+def template_keys(model, tok, arch: Architecture, requests: list[EditRequest], layers: list[int],
+                  templates: list[str], fact_token: str = "subject_last") -> dict[int, torch.Tensor]:
+    """The key of every (template, request): {layer: (n_templates, B, d_k)} in float32."""
+    if templates[0] != "{}":
+        raise ValueError(f"the first context template must be the plain prompt '{{}}', not {templates[0]!r}")
     names = {layer: arch.name("rewrite", layer) for layer in layers}
     got = read_at_fact(model, tok, arch, requests, templates, {n: "in" for n in names.values()}, fact_token)
-    keys = {layer: template_mean(got[n]).T.contiguous() for layer, n in names.items()}
-    for layer, k in keys.items():
-        check_finite(f"keys at layer {layer}", k)
-    return keys
+    for layer, n in names.items():
+        check_finite(f"keys at layer {layer}", got[n])
+    return {layer: got[n] for layer, n in names.items()}
+
+
+def compute_keys(model, tok, arch: Architecture, requests: list[EditRequest], layers: list[int],
+                 templates: list[str], fact_token: str = "subject_last", average: str = "half_plain"
+                 ) -> dict[int, torch.Tensor]:
+    """K_E per layer: {layer: (d_k, B)} in float32."""
+    got = template_keys(model, tok, arch, requests, layers, templates, fact_token)
+    return {layer: template_mean(x, average).T.contiguous() for layer, x in got.items()}
 
 
 def site_values(model, tok, arch: Architecture, requests: list[EditRequest], layer: int,

@@ -84,6 +84,34 @@ def rome(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor):
     return delta, diagnostics(delta, k, r, c, cond)
 
 
+def rome_original(keys: torch.Tensor, plain_keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor):
+    """ROME as its authors wrote it (one fact): the direction comes from k* (the key
+    averaged over the context templates), the constraint is met at k_plain (the key of
+    the prompt without prefix):
+
+        u = C⁻¹ k*,   Δ = r uᵀ / (uᵀ k_plain)   so that (W0 + Δ) k_plain = W0 k_plain + r
+
+    With k_plain = k* this is :func:`rome`. Diagnostics: the residual is that of the
+    constraint it meets (at k_plain, so ≈ 0); ``relative_residual_mean_key`` is the miss
+    at k*, the key the unified objectives write.
+    """
+    _check(keys, resid, cov)
+    _check(plain_keys, resid, cov)
+    if keys.shape[1] != 1:
+        raise ValueError(f"ROME writes one fact at a time, got {keys.shape[1]}; use emmet or memit "
+                         "for a batch, or edit the facts one after another")
+    k, kp, r, c = _f64(keys, plain_keys, resid, cov)
+    u, cond = _solve_spd(c, k, "the covariance C0", "collect statistics over more tokens")   # C⁻¹ k*
+    denom = float(u.T @ kp)
+    if not abs(denom) > 1e-12 * float(torch.linalg.norm(u) * torch.linalg.norm(kp)):
+        raise SingularSystemError("uᵀ k_plain = 0: the prompt's key is C0-orthogonal to the averaged key, "
+                                  "so ROME's update is undefined")
+    delta = r @ u.T / denom
+    diag = diagnostics(delta, kp, r, c, cond)
+    miss = torch.linalg.norm(delta @ k - r) / torch.linalg.norm(r).clamp(min=1e-300)
+    return delta, {**diag, "relative_residual_mean_key": float(miss)}
+
+
 def memit(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam: float):
     """MEMIT: min λ‖Ŵ K0 − W0 K0‖² + ‖Ŵ K_E − V_E‖² (least squares, a batch).
 
@@ -121,4 +149,4 @@ def emmet(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, mu: float 
     return delta, diagnostics(delta, k, r, c, cond)
 
 
-SOLVERS = {"rome": rome, "memit": memit, "emmet": emmet}
+SOLVERS = {"rome": rome, "rome_original": rome_original, "memit": memit, "emmet": emmet}

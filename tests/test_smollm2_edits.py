@@ -25,7 +25,7 @@ def test_unedited_model_knows_the_facts(smollm2):
     assert prefers(model, tok, NEIGHBOUR, "French", "English")
 
 
-@pytest.mark.parametrize("method", ["rome", "memit", "emmet"])
+@pytest.mark.parametrize("method", ["rome", "rome_original", "memit", "emmet"])
 def test_single_edit_rewrites_the_fact_and_spares_the_neighbour(smollm2, method):
     model, tok = smollm2
     w0 = {k: v.clone() for k, v in model.state_dict().items()}
@@ -36,7 +36,7 @@ def test_single_edit_rewrites_the_fact_and_spares_the_neighbour(smollm2, method)
         assert prefers(model, tok, NEIGHBOUR, "French", "English")
         d = result.diagnostics[0]
         assert d["preservation_cost"] > 0 and d["condition_number"] >= 1
-        if method in ("rome", "emmet"):
+        if method in ("rome", "rome_original", "emmet"):
             assert d["relative_residual"] < 1e-8          # equality constraint: met exactly
         else:
             assert d["relative_residual"] > 1e-3          # least squares: met only approximately

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from editlib.solvers import SingularSystemError, emmet, memit, rome
+from editlib.solvers import SingularSystemError, emmet, memit, rome, rome_original
 
 D_K, D_V = 40, 24
 
@@ -112,3 +112,26 @@ def test_solvers_return_float64_and_accept_float32():
     delta, diag = memit(k.float(), r.float(), c.float(), 10.0)
     assert delta.dtype == torch.float64 and delta.shape == (D_V, D_K)
     assert {"preservation_cost", "memorization_residual", "condition_number"} <= set(diag)
+
+
+# ---------------------------------------------------------------- ROME as its authors wrote it
+
+def test_rome_original_with_one_key_is_rome():
+    k, r, c = problem(1)
+    d_orig, _ = rome_original(k, k, r, c)
+    d_rome, _ = rome(k, r, c)
+    torch.testing.assert_close(d_orig, d_rome, rtol=1e-12, atol=1e-12)
+
+
+def test_rome_original_meets_the_constraint_at_the_plain_key_in_the_mean_keys_direction():
+    k_star, r, c = problem(1)
+    k_plain = k_star + 0.3 * problem(1, seed=5)[0]
+    delta, diag = rome_original(k_star, k_plain, r, c)
+    torch.testing.assert_close(delta @ k_plain, r, rtol=1e-10, atol=1e-10)   # Ŵ k_plain = v*
+    assert diag["relative_residual"] < 1e-12 and diag["relative_residual_mean_key"] > 1e-3
+    u = torch.linalg.solve(c, k_star)[:, 0]                                   # direction C⁻¹ k*
+    assert torch.linalg.matrix_rank(delta) == 1
+    cos = torch.nn.functional.cosine_similarity(delta[0], u, dim=0)
+    assert abs(float(cos)) == pytest.approx(1.0, abs=1e-12)
+    unified, _ = rome(k_plain, r, c)                                          # not ROME at either key
+    assert not torch.allclose(delta, unified) and not torch.allclose(delta, rome(k_star, r, c)[0])
