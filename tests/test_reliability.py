@@ -265,3 +265,38 @@ def test_statistics_come_from_before_the_editors_own_edits(model, cache):
     ed.hparams.layers = [1, 2]
     with pytest.raises(RuntimeError, match="before this Editor's edits"):
         ed.covariances()
+
+
+def test_concurrent_writers_never_leave_a_partial_entry(tmp_path):
+    """Writers race on one cache entry while a reader loads it: every read is one of the
+    complete entries (writes go to a temporary file, then rename)."""
+    import threading
+
+    from editlib.config import atomic_save, load_cached
+
+    path = tmp_path / "entry.pt"
+    blobs = [{"z": torch.full((20_000,), float(i)), "info": {"writer": i}} for i in range(2)]
+    atomic_save(blobs[0], path)
+    stop, seen, bad = threading.Event(), set(), []
+
+    def write(blob):
+        while not stop.is_set():
+            atomic_save(blob, path)
+
+    def read():
+        for _ in range(200):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                got = load_cached(path)
+            if got is None or caught or not torch.equal(got["z"], blobs[got["info"]["writer"]]["z"]):
+                bad.append(got)
+            else:
+                seen.add(got["info"]["writer"])
+        stop.set()
+
+    threads = [threading.Thread(target=write, args=(b,)) for b in blobs] + [threading.Thread(target=read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad and seen and not list(tmp_path.glob("*.tmp"))
