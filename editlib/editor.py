@@ -125,16 +125,15 @@ class Editor:
         prefix = max([length for length, count in hp.context_template_lengths if count] or [0])
         prefix = prefix + 4 if prefix else 0        # the start word and ". " around the sampled tokens
         for r in requests:
-            tag = f"request {r.case_id!r}" if r.case_id is not None else f"request {r.subject!r}"
             try:
                 enc = encode(self.tok, "{}", r.prompt, r.subject, hp.fact_token)
                 encode(self.tok, "{}", KL_PROMPT, r.subject, hp.fact_token)
                 n_target = len(target_ids(self.tok, r.target_new))
             except ValueError as e:
-                raise EditRequestError(f"{tag}: {e}") from None
+                raise EditRequestError(f"{r.tag}: {e}") from None
             need = prefix + enc.n_prompt + n_target
             if n_ctx is not None and need > n_ctx:
-                raise EditRequestError(f"{tag}: the prompt and target take {enc.n_prompt} + {n_target} tokens "
+                raise EditRequestError(f"{r.tag}: the prompt and target take {enc.n_prompt} + {n_target} tokens "
                                        f"(+ up to {prefix} of context template) but the model's context is "
                                        f"{n_ctx} tokens")
         return requests
@@ -168,8 +167,11 @@ class Editor:
         weights and tokenizer, the value site, the settings, templates and request (so
         single-edit experiments can compute every fact's z in one batch and then edit one
         fact at a time, and z on an edited model never mixes with the unedited model's)."""
-        requests = self.check_requests(requests)
         layer = self.hparams.layers[-1] if layer is None else check_layers(self.model, [layer])[0]
+        return self._targets(self.check_requests(requests), layer)
+
+    def _targets(self, requests: list[EditRequest], layer: int) -> tuple[torch.Tensor, dict]:
+        """:meth:`targets` for requests already checked."""
         hp = self.hparams
         settings = {f.name: getattr(hp, f.name) for f in fields(ZSettings) if f.name != "max_tokens"}
         cacheable = self.use_cache
@@ -217,7 +219,7 @@ class Editor:
         t["stats_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         last = hp.layers[-1]
-        z, z_info = self.targets(requests, last)
+        z, z_info = self._targets(requests, last)
         t["z_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         deltas = {}

@@ -54,9 +54,6 @@ class EditLedger:
         self._seq = itertools.count()
 
     # ------------------------------------------------------------ queries
-    def owners(self) -> set[str]:
-        return {e.owner for stack in self.stacks.values() for e in stack}
-
     def edited_by(self, owner: str) -> list[str]:
         return [n for n, stack in self.stacks.items() if any(e.owner == owner for e in stack)]
 

@@ -42,6 +42,7 @@ def _cache_path(model, tok, arch, layer, corpus: Corpus, n_tokens, seq_len, batc
                      tokenizer=tokenizer_fingerprint(tok), module=arch.name("rewrite", layer),
                      corpus=corpus.identity, n=n_tokens, seq=seq_len, batch=batch_size, dtype=str(dtype))
     label = corpus.source if corpus.source != "file" else corpus.path.stem
+    label = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)     # "hf:org/name" -> a file name
     return cache_dir("stats") / shape_slug(model) / f"L{layer}-{label}-{n_tokens}tok-{key}.pt"
 
 
