@@ -22,8 +22,8 @@ from .config import atomic_save, cache_dir, load_cached, stable_key
 from .corpus import resolve_corpus
 from .distribute import distribute
 from .errors import EditRequestError, HyperparameterError
-from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
-from .hparams import EditHparams, get_method, load_preset, split_overrides
+from .fingerprint import model_identity, shape_slug, tokenizer_fingerprint, weights_fingerprint
+from .hparams import EditHparams, get_method, load_preset, preset_for_identity, split_overrides
 from .keys import compute_keys, site_values, template_keys, template_mean
 from .ledger import ledger
 from .models import as_w, check_layers, context_length, get_architecture
@@ -78,6 +78,8 @@ class Editor:
             except KeyError:
                 if preset is not None:
                     raise
+        if self.preset is None and preset is None:          # loaded under another name: match the shape
+            self.preset = preset_for_identity(model_identity(model))
         if self.preset is not None:
             self.hparams = self.preset.edit_hparams(layers, method=self.method.name, **hp_over)
             self.config = self.preset.method_config(self.method.name, **cfg_over)

@@ -92,6 +92,13 @@ def shape_slug(model: nn.Module) -> str:
     return f"{cfg.model_type}-{num_layers(model)}x{width}"
 
 
+def model_identity(model: nn.Module) -> str:
+    """The architecture's shape and vocabulary ("llama-30x576-v49152"): what a preset is
+    matched by when the model was loaded under a name no preset knows (a .gguf path, a
+    local directory). Models of one shape share a preset's settings."""
+    return f"{shape_slug(model)}-v{model.config.vocab_size}"
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -169,6 +169,7 @@ class Preset:
     name: str
     model: str                                  # what load_model takes
     aliases: list[str]
+    identity: str                               # fingerprint.model_identity of the model it is for
     layers_single: list[int]
     layers_spread: list[int]
     hparams: dict
@@ -226,6 +227,15 @@ def load_preset(name: str) -> Preset:
         if name.lower() in [a.lower() for a in [d.get("name"), d.get("model"), *d.get("aliases", [])]]:
             return _validate_preset(d, fname)
     raise UnknownNameError(f"no preset for {name!r}; available: {available_presets()}")
+
+
+def preset_for_identity(identity: str) -> Preset | None:
+    """The preset whose model has this shape and vocabulary, if any."""
+    for fname in available_presets():
+        d = json.loads(resources.files("editlib.presets").joinpath(fname + ".json").read_text())
+        if d.get("identity") == identity:
+            return _validate_preset(d, fname)
+    return None
 
 
 def hparams_dict(hp: EditHparams, cfg) -> dict:

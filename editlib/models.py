@@ -172,14 +172,15 @@ def _convert_gguf(path: Path, target: Path) -> None:
     log.info("converted in %.0f s", time.time() - t0)
 
 
-def _load_gguf(path: Path, name: str, dtype: torch.dtype):
-    """De-quantize a GGUF file once and keep a safetensors copy in the cache. A cached
-    copy that cannot be loaded is reported (naming it), removed and converted again."""
+def _load_gguf(path: Path, dtype: torch.dtype):
+    """De-quantize a GGUF file once and keep a safetensors copy in the cache, named by the
+    file (so an alias and the file's path share it). A cached copy that cannot be loaded
+    is reported (naming it), removed and converted again."""
     if not path.is_file():
         raise ModelLoadError(f"GGUF file {path} does not exist")
     stat = path.stat()
     key = hashlib.sha256(f"{path.name}:{stat.st_size}".encode()).hexdigest()[:10]
-    target = cache_dir("models") / f"{name}-{key}"
+    target = cache_dir("models") / f"{path.stem}-{key}"
     if (target / "config.json").exists():
         try:
             return _load_dir(target, dtype)
@@ -266,9 +267,9 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
         model, tok = tiny_model(name.lower()[5:])
         model = model.to(dtype)
     elif name.lower() in OFFLINE_MODELS:
-        model, tok = _load_gguf(OFFLINE_MODELS[name.lower()](), name.lower(), dtype)
+        model, tok = _load_gguf(OFFLINE_MODELS[name.lower()](), dtype)
     elif name.endswith(".gguf"):
-        model, tok = _load_gguf(Path(name).expanduser(), Path(name).stem, dtype)
+        model, tok = _load_gguf(Path(name).expanduser(), dtype)
     else:
         model, tok = _load_by_name(name, dtype)
     model.editlib_name = name

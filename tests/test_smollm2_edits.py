@@ -66,3 +66,15 @@ def test_spread_edit_updates_every_layer(smollm2):
         assert len(result.deltas) == len(editor.hparams.layers) > 1
         assert [d["layer"] for d in result.diagnostics] == editor.hparams.layers
         assert prefers(model, tok, "The mother tongue of Danielle Darrieux is", "English", "French")
+
+
+def test_loaded_by_its_gguf_path_it_finds_its_preset_and_shares_the_caches(smollm2):
+    from editlib import load_model
+    from editlib.fingerprint import weights_fingerprint
+    from editlib.models import _smollm2_gguf
+
+    model, tok = load_model(str(_smollm2_gguf()), device="cpu")      # converted once, shared with the alias
+    assert model.editlib_name.endswith(".gguf")
+    editor = Editor(model, tok, method="emmet", layers="single", progress=False)
+    assert editor.preset.name == "smollm2-135m" and editor.hparams.layers == [4]
+    assert weights_fingerprint(model) == weights_fingerprint(smollm2[0])   # same weights: same cache keys
