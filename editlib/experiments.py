@@ -121,9 +121,9 @@ def key_conditioning(model, tok, cases, layer: int, batch_sizes, mus=(0.0,), mod
     keys only (no target values), so it reaches batches far larger than the edits do."""
     over = {k: v for k, v in (overrides or {}).items() if k != "mu"}
     editor = Editor(model, tok, method="emmet", layers=[layer], preset=preset, progress=False, **over)
-    cov = editor.covariances()[layer].double()
     reqs = _requests(cases[: max(batch_sizes)])
     keys = compute_keys(model, tok, editor.arch, reqs, [layer], editor.templates)[layer].double()
+    cov = editor.covariances()[layer].to(keys.device, torch.float64)     # C0 is kept on the CPU
     c_inv_k = torch.linalg.solve(cov, keys)
     rows = []
     for b in batch_sizes:
@@ -134,7 +134,7 @@ def key_conditioning(model, tok, cases, layer: int, batch_sizes, mus=(0.0,), mod
         for mu in mus:
             # μ is relative to C0 scaled by λ (as in the EMMET code): ridge λ·μ on Kᵀ C0⁻¹ K
             lam = editor.config.mom2_update_weight
-            m = inner + lam * mu * torch.eye(b, dtype=inner.dtype)
+            m = inner + lam * mu * torch.eye(b, dtype=inner.dtype, device=inner.device)
             rows.append({"model": model_name, "layer": layer, "batch_size": b, "mu": mu,
                          "condition_number": float(torch.linalg.cond(m)), "mean_kCk": scale,
                          "d_k": keys.shape[0]})

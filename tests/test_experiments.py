@@ -37,8 +37,10 @@ def test_batch_edits_writes_whole_batches_and_scores_the_sample(tiny_llama, tiny
     assert set(diags.batch_size) == {1, 8} and (diags[diags.batch_size == 1].groupby("setting").size() == 3).all()
 
 
-def test_key_conditioning_grows_with_the_batch_and_the_ridge_bounds_it(tiny_llama, tiny_cov_settings):
-    model, tok = tiny_llama
+def test_key_conditioning_grows_with_the_batch_and_the_ridge_bounds_it(tiny_cov_settings):
+    from editlib.config import default_device
+
+    model, tok = tiny_model("llama", device=default_device())   # CUDA where present: C0 stays on the CPU
     cases = load_cases("embedded", n=40, seed=0)
     over = {k: v for k, v in tiny_cov_settings.items() if k != "progress"}
     cond = key_conditioning(model, tok, cases, 1, [1, 8, 40], mus=(0.0, 0.1), overrides=over)
