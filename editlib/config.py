@@ -65,6 +65,11 @@ def seeded(seed: int, device: torch.device | str = "cpu"):
         yield
 
 
+def file_safe(text: str) -> str:
+    """``text`` as a file name: characters other than letters, digits, "-", "_", "." become "_"."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
+
+
 def stable_key(**fields) -> str:
     """A short hash of JSON-serialisable fields, for cache file names."""
     blob = json.dumps(fields, sort_keys=True, default=str).encode()

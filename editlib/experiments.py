@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .config import file_safe
 from .editor import Editor
 from .evaluate import evaluate
 from .keys import compute_keys
@@ -156,7 +157,7 @@ def layer_sweep(model, tok, cases, layers, method: str = "rome", model_name: str
 
 def slug(model_name: str) -> str:
     """A file-name-safe short name: "EleutherAI/gpt-j-6B" -> "gpt-j-6B"."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(model_name).rstrip("/").split("/")[-1])
+    return file_safe(str(model_name).rstrip("/").split("/")[-1])
 
 
 def save_table(df: pd.DataFrame, out_dir, name: str):

@@ -13,7 +13,7 @@ from contextlib import nullcontext
 import torch
 from tqdm.auto import tqdm
 
-from .config import atomic_save, cache_dir, load_cached, stable_key
+from .config import atomic_save, cache_dir, file_safe, load_cached, stable_key
 from .corpus import Corpus, corpus_documents, resolve_corpus
 from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
 from .hooks import StopForward, hooks
@@ -41,8 +41,7 @@ def _cache_path(model, tok, arch, layer, corpus: Corpus, n_tokens, seq_len, batc
     key = stable_key(weights=weights_fingerprint(model, upto_layer=layer, arch=arch),
                      tokenizer=tokenizer_fingerprint(tok), module=arch.name("rewrite", layer),
                      corpus=corpus.identity, n=n_tokens, seq=seq_len, batch=batch_size, dtype=str(dtype))
-    label = corpus.source if corpus.source != "file" else corpus.path.stem
-    label = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)     # "hf:org/name" -> a file name
+    label = file_safe(corpus.source if corpus.source != "file" else corpus.path.stem)   # "hf:org/name" too
     return cache_dir("stats") / shape_slug(model) / f"L{layer}-{label}-{n_tokens}tok-{key}.pt"
 
 
