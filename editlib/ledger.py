@@ -91,10 +91,8 @@ class EditLedger:
         try:
             yield write
         except BaseException:
-            with torch.no_grad():
-                for name, before in reversed(undo):
-                    src = self.originals[name] if before is None else before
-                    model.get_submodule(name).weight.copy_(src)
+            for name, before in reversed(undo):
+                self._put_back(model, name, before)
             for name in pushed:
                 self.stacks[name].pop()
             for name in new_originals:
@@ -110,8 +108,9 @@ class EditLedger:
         return not self.checkpoints or stack[-1].seq >= self.checkpoints[-1]
 
     # ------------------------------------------------------------ undoing
-    def _put_back(self, model: nn.Module, name: str, entry: _Entry) -> None:
-        src = self.originals[name] if entry.base is None else entry.base
+    def _put_back(self, model: nn.Module, name: str, base: torch.Tensor | None) -> None:
+        """Copy ``base`` (None: the original) back into the weight ``name``."""
+        src = self.originals[name] if base is None else base
         with torch.no_grad():
             model.get_submodule(name).weight.copy_(src)
 
@@ -140,7 +139,7 @@ class EditLedger:
         for name, stack in self.stacks.items():
             mine = [i for i, e in enumerate(stack) if e.owner == owner]
             if mine:
-                self._put_back(model, name, stack[mine[0]])
+                self._put_back(model, name, stack[mine[0]].base)
                 del stack[mine[0]:]
                 done.append(name)
         self._drop_empty()
@@ -159,7 +158,7 @@ class EditLedger:
         for name, stack in self.stacks.items():
             later = [i for i, e in enumerate(stack) if e.seq > seq]
             if later:
-                self._put_back(model, name, stack[later[0]])
+                self._put_back(model, name, stack[later[0]].base)
                 undone |= {e.owner for e in stack[later[0]:]}
                 del stack[later[0]:]
         self._drop_empty()
