@@ -8,7 +8,7 @@ For one key MEMIT writes the fraction s/(λ + s) of the residual (s = kᵀC0⁻�
 tied to a model's key statistics; the paper's value does not transfer. The rule: the
 highest S; ties (within 0.5) go to the larger λ (more weight on preservation). Also
 prints each setting's median unwritten residual ‖ΔK−R‖/‖R‖. Writes the table as CSV
-(default figures/lambda_sweep_<model>.csv).
+(default figures/tuning/lambda_sweep_<model>.csv).
 """
 import argparse
 from pathlib import Path
@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from editlib.data import load_cases
-from editlib.evaluate import summary_table
+from editlib.data import SPLITS, TUNE_SEED, TUNE_SIZE, load_cases
+from editlib.evaluate import interval_table, summary_table
 from editlib.experiments import Setting, batch_edits
 from editlib.models import load_model
 
@@ -26,14 +26,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--lambdas", type=float, nargs="+", default=[15000, 5000, 1500, 500, 150, 50])
-    ap.add_argument("--n", type=int, default=10)
+    ap.add_argument("--n", type=int, default=TUNE_SIZE)
     ap.add_argument("--dataset", default="counterfact_simple")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", default="tune", choices=SPLITS,
+                    help="tune (default): the held-out tuning split, never reported")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     model, tok = load_model(a.model)
-    cases = load_cases(a.dataset, n=a.n, seed=a.seed)
+    cases = load_cases(a.dataset, n=a.n, seed=a.seed, split=a.split)
     lambdas = {f"memit λ={lam:g}": lam for lam in a.lambdas}      # setting label -> λ
     settings = [Setting("rome", "rome")] + [Setting(label, "memit", "single", {"mom2_update_weight": lam})
                                             for label, lam in lambdas.items()]
@@ -41,12 +43,14 @@ def main():
     metrics["lambda"] = metrics["setting"].map(lambdas)
     table = summary_table(metrics, ["setting"])
     written = diags.groupby("setting")["relative_residual"].median().rename("median ‖ΔK−R‖/‖R‖")
-    print(f"{a.model}: single edits at layers {diags['layers'].iloc[0]}, {a.n} {a.dataset} cases (seed {a.seed})")
-    print(pd.concat([table, written], axis=1).to_string())
+    metrics = metrics.assign(split=a.split, tune_seed=TUNE_SEED, tune_size=TUNE_SIZE)
+    print(f"{a.model}: single edits at layers {diags['layers'].iloc[0]}, {a.n} {a.dataset} cases "
+          f"of the {a.split!r} split (seed {a.seed})")
+    print(pd.concat([interval_table(metrics, ["setting"]), written], axis=1).to_string())
     memit = table.loc[list(lambdas)]
     lam = max(lambdas[s] for s in memit.index[memit["S"] >= memit["S"].max() - 0.5])
     print(f"chosen λ (highest S, ties to the larger λ): {lam:g}")
-    out = Path(a.out or f"figures/lambda_sweep_{a.model}.csv")
+    out = Path(a.out or f"figures/tuning/lambda_sweep_{a.model}.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     metrics.to_csv(out, index=False)
 

@@ -203,16 +203,17 @@ def load_zsre(name_or_path: str = "zsre") -> list[dict]:
 
 
 def subset(cases: list[dict], n: int | None = None, seed: int = 0, relations=None,
-           unique_subjects: bool = True) -> list[dict]:
+           unique_subjects: bool = True, exclude_subjects=frozenset()) -> list[dict]:
     """A seeded subset of ``n`` cases, with unique subjects (so that one batch never holds
-    two edits of one subject) and optionally only the given relation ids."""
+    two edits of one subject), optionally only the given relation ids, and never a subject
+    in ``exclude_subjects`` (lower-cased; the shuffle is the same with or without it)."""
     pool = [c for c in cases if relations is None or c["requested_rewrite"].get("relation_id") in set(relations)]
     order = list(range(len(pool)))
     random.Random(seed).shuffle(order)
     seen, out = set(), []
     for i in order:
         subj = pool[i]["requested_rewrite"]["subject"].strip().lower()
-        if unique_subjects and subj in seen:
+        if (unique_subjects and subj in seen) or subj in exclude_subjects:
             continue
         seen.add(subj)
         out.append(pool[i])
