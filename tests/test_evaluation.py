@@ -11,7 +11,7 @@ import torch
 from editlib import Editor
 from editlib.data import embedded_counterfact, load_cases, load_counterfact, subset
 from editlib.data.counterfact import DatasetError
-from editlib.evaluate import evaluate, summarize
+from editlib.evaluate import evaluate, interval_table, summarize
 from editlib.metrics.counterfact import harmonic_mean, probe_scores
 from editlib.metrics.generation import generation_entropy, ngram_entropy
 from editlib.metrics.scoring import target_nll
@@ -74,6 +74,18 @@ def test_summary_score_is_the_harmonic_mean_and_ci_brackets_the_mean():
     assert s.loc["S", "mean"] == pytest.approx(3 / (1 / 50 + 1 / 100 + 1 / 50))
     assert s.loc["ES", "ci_low"] < 50 < s.loc["ES", "ci_high"]
     assert harmonic_mean(0.0, 50, 50) == 0.0
+
+
+def test_intervals_by_hand_and_clipped_to_the_metric_range():
+    long = pd.DataFrame({"case_id": [1, 2, 3] * 2, "metric": ["NS"] * 3 + ["GE"] * 3,
+                         "value": [100.0, 100.0, 0.0, 400.0, 500.0, 600.0]})
+    s = summarize(long).set_index("metric")
+    half = 1.96 * np.std([100, 100, 0], ddof=1) / math.sqrt(3)            # 65.3
+    assert s.loc["NS", "ci_low"] == pytest.approx(200 / 3 - half)
+    assert s.loc["NS", "ci_high"] == 100.0                                # not 132: a rate stops at 100
+    assert s.loc["GE", "ci_high"] == pytest.approx(500 + 1.96 * 100 / math.sqrt(3))   # unbounded metric
+    table = interval_table(long.assign(setting="x"), ["setting"], metrics=("NS", "GE"))
+    assert table.loc["x", "NS"] == f"66.7 [{200 / 3 - half:.1f}, 100.0]"
 
 
 def test_generation_entropy_by_hand():
