@@ -1,4 +1,5 @@
-# One command each: `make test` (set up + tests), `make figures` (set up + the notebook suite).
+# One command each: `make test` (set up + tests), `make figures` (set up + the notebook suite,
+# quick profile, figures/), `make figures-paper` (the paper profile, figures/paper/; a GPU's job).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +12,7 @@ export EDITLIB_DATA ?= $(SHARED_DATA)
 endif
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install test test-fast figures benchmark example clean
+.PHONY: install test test-fast figures figures-paper benchmark example clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +34,10 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not notebooks"
 
 figures: install
-	$(BIN)/python -m editlib.reproduce
+	$(BIN)/python -m editlib.reproduce --profile quick
+
+figures-paper: install
+	$(BIN)/python -m editlib.reproduce --profile paper
 
 benchmark: install
 	$(BIN)/python benchmarks/edit_speed.py

@@ -160,10 +160,50 @@ def slug(model_name: str) -> str:
     return file_safe(str(model_name).rstrip("/").split("/")[-1])
 
 
-def save_table(df: pd.DataFrame, out_dir, name: str):
+def hardware(device) -> str:
+    """The device results were produced on, in words: "NVIDIA H200" or "CPU: <model>, 2 cores"."""
+    import os
+    import platform
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU: {name}, {os.cpu_count()} cores"
+
+
+@dataclass
+class RunRecord:
+    """What every table of a notebook run carries: the profile, the data split, the
+    hardware and the wall time from the start of the run to the table's writing."""
+
+    profile: str
+    split: str
+    hardware: str
+    started: float
+
+    @classmethod
+    def start(cls, profile: str, split: str, model) -> "RunRecord":
+        import time
+
+        return cls(profile, split, hardware(next(model.parameters()).device), time.time())
+
+    def columns(self) -> dict:
+        import time
+
+        return {"profile": self.profile, "split": self.split, "hardware": self.hardware,
+                "wall_s": round(time.time() - self.started, 1)}
+
+
+def save_table(df: pd.DataFrame, out_dir, name: str, record: RunRecord | None = None):
     from pathlib import Path
 
     path = Path(out_dir) / f"{name}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, index=False)
+    (df.assign(**record.columns()) if record else df).to_csv(path, index=False)
     return path

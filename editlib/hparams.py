@@ -170,6 +170,7 @@ class Preset:
     model: str                                  # what load_model takes
     aliases: list[str]
     identity: str                               # fingerprint.model_identity of the model it is for
+    d_k: int                                    # key width: inputs of the rewritten matrix (MLP inner size)
     layers_single: list[int]
     layers_spread: list[int]
     hparams: dict

@@ -8,6 +8,7 @@ import pandas as pd
 import seaborn as sns
 
 from .evaluate import summarize
+from .solvers import SINGULAR_COND
 
 SCORES = ["ES", "PS", "NS", "S"]
 
@@ -89,28 +90,65 @@ def batch_lines(metrics: pd.DataFrame, title: str, scores=SCORES + ["EM", "PM", 
     return g.figure
 
 
-def diagnostics_lines(diags: pd.DataFrame, title: str, cond: pd.DataFrame | None = None, order=None):
-    """Per batch size: condition number of the solved system, relative residual, update norm."""
-    panels = [("condition_number", "condition number of the solved matrix"),
-              ("relative_residual", "‖ΔK − R‖ / ‖R‖"), ("update_norm", "‖Δ‖ (Frobenius)")]
-    n = len(panels) + (cond is not None)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.3))
-    d = diags.copy()
-    d["relative_residual"] = d["relative_residual"].clip(lower=1e-17)
-    palette = setting_palette(order or d["setting"])
-    for ax, (col, label) in zip(axes, panels):
-        sns.lineplot(data=d, x="batch_size", y=col, hue="setting", hue_order=list(palette), palette=palette,
-                     marker="o", ax=ax, errorbar=None)
-        ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel=label)
+def _mark_d_k(ax, d_k):
+    if d_k:
+        ax.axvline(d_k, color="grey", ls="--", lw=0.8)
+        ax.annotate(f"d_k = {d_k}", (d_k, 0.97), xycoords=("data", "axes fraction"), fontsize=7,
+                    color="grey", ha="right", va="top", rotation=90)
+
+
+def _mark_failures(ax, failed: pd.DataFrame, palette: dict):
+    """Batches whose solve was refused (singular system): a cross at the panel's floor, in
+    the setting's colour, so a missing point is seen as a failure, not as absent data."""
+    if failed.empty:
+        return
+    floor = ax.get_ylim()[0]
+    for setting, g in failed.groupby("setting"):
+        ax.scatter(g["batch_size"], [floor] * len(g), marker="X", s=70, color=palette.get(setting, "black"),
+                   zorder=5, clip_on=False, label=f"{setting}: singular")
+
+
+def batch_mechanism(metrics: pd.DataFrame, diags: pd.DataFrame, cond: pd.DataFrame | None = None,
+                    d_k: int | None = None, title: str = "", order=None):
+    """The batch-size finding and its mechanism on one figure: S and EM (mean, 95% interval)
+    per setting against the batch, cond(Kᵀ C₀⁻¹ K + λμ I) from the keys alone, and ‖Δ‖ per
+    setting; the key width d_k marked (past it Kᵀ C₀⁻¹ K has rank ≤ d_k < B, so μ = 0 is
+    singular) and every refused solve drawn as a cross."""
+    palette = setting_palette(order or metrics["setting"])
+    s = summarize(metrics, ["setting", "batch_size"])
+    failed = diags[diags["error"].notna()] if "error" in diags else diags.iloc[:0]
+    solved = diags[diags["error"].isna()] if "error" in diags else diags
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    for ax, metric, label in ((axes[0], "S", "S (harmonic mean of ES, PS, NS)"),
+                              (axes[1], "EM", "EM: P(new) − P(true), ×100")):
+        for setting, g in s[s.metric == metric].groupby("setting", sort=False):
+            g = g.sort_values("batch_size")
+            ax.errorbar(g["batch_size"], g["mean"], yerr=[g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]],
+                        marker="o", ms=4, capsize=2, lw=1.2, color=palette.get(setting), label=setting)
+        ax.set(xscale="log", ylabel=label, xlabel="batch size", ylim=(min(0, s.loc[s.metric == metric, "ci_low"].min() - 5), 105))
         ax.set_xscale("log", base=2)
-    if cond is not None:
-        ax = axes[-1]
-        c = cond.assign(ridge=cond["mu"].map(lambda m: f"μ = {m:g}"))
-        sns.lineplot(data=c, x="batch_size", y="condition_number", hue="ridge", marker="s", ax=ax,
-                     palette="Greys_d")            # not a setting: kept out of the settings' colours
-        ax.set(xscale="log", yscale="log", xlabel="batch size (keys only)",
-               ylabel="cond(Kᵀ C₀⁻¹ K + λμ I)")
-        ax.set_xscale("log", base=2)
+        _mark_failures(ax, failed, palette)
+        _mark_d_k(ax, d_k)
+    ax = axes[2]
+    if cond is not None and len(cond):
+        greys = sns.color_palette("Greys_r", n_colors=cond["mu"].nunique() + 1)   # not a setting's colour
+        for (mu, g), colour in zip(cond.groupby("mu"), greys):
+            ax.plot(g["batch_size"], g["condition_number"], marker="s", ms=4, color=colour, label=f"μ = {mu:g}")
+    ax.axhline(SINGULAR_COND, color="red", lw=0.6, ls=":", label="refused above")
+    ax.set(xscale="log", yscale="log", xlabel="batch size (keys only)", ylabel="cond(Kᵀ C₀⁻¹ K + λμ I)")
+    ax.set_xscale("log", base=2)
+    _mark_d_k(ax, d_k)
+    ax.legend(fontsize=7, title="EMMET ridge", title_fontsize=7)
+    ax = axes[3]
+    for setting, g in solved.groupby("setting", sort=False):
+        g = g.groupby("batch_size")["update_norm"].median()
+        ax.plot(g.index, g.values, marker="o", ms=4, color=palette.get(setting), label=setting)
+    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="‖Δ‖ (Frobenius, median per batch size)")
+    ax.set_xscale("log", base=2)
+    _mark_failures(ax, failed, palette)
+    _mark_d_k(ax, d_k)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.9))
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

