@@ -188,7 +188,7 @@ class RunRecord:
     started: float
 
     @classmethod
-    def start(cls, profile: str, split: str, model) -> "RunRecord":
+    def start(cls, profile: str, split: str, model) -> RunRecord:
         import time
 
         return cls(profile, split, hardware(next(model.parameters()).device), time.time())
