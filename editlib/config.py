@@ -30,10 +30,17 @@ def cache_dir(sub: str | None = None, root: str | os.PathLike | None = None) -> 
 
 
 def data_dirs() -> list[Path]:
-    """Directories searched for data files: ``$EDITLIB_DATA`` then ``<cache>/data``."""
+    """Directories searched for data files: ``$EDITLIB_DATA`` then ``<cache>/data``. A set
+    ``EDITLIB_DATA`` that is not a directory is an error, not a silent fallback."""
     dirs = []
     if os.environ.get("EDITLIB_DATA"):
-        dirs.append(Path(os.environ["EDITLIB_DATA"]))
+        given = Path(os.environ["EDITLIB_DATA"])
+        if not given.is_dir():      # never fall back silently (e.g. "auto" C0 from model samples)
+            from .errors import DatasetError
+
+            raise DatasetError(f"EDITLIB_DATA={os.environ['EDITLIB_DATA']!r} is not a directory (resolved from "
+                               f"{Path.cwd()}: {given.resolve()}); point it at the data folder or unset it")
+        dirs.append(given)
     dirs.append(cache_dir("data"))
     return dirs
 

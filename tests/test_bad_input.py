@@ -208,3 +208,18 @@ def test_jsonl_datasets_load(tmp_path):
     path = tmp_path / "cases.jsonl"
     path.write_text("\n".join(json.dumps({**CASE, "case_id": i}) for i in range(3)))
     assert [c["case_id"] for c in load_counterfact(str(path))] == [0, 1, 2]
+
+
+def test_a_data_directory_that_does_not_exist_is_an_error_not_a_fallback(tmp_path, monkeypatch):
+    from editlib.corpus import resolve_corpus
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EDITLIB_DATA", "../shared/data")            # relative, and not there from here
+    with pytest.raises(DatasetError, match=r"EDITLIB_DATA='../shared/data' is not a directory"):
+        resolve_corpus("auto")                                       # was: C0 silently from model samples
+    with pytest.raises(DatasetError, match="is not a directory"):
+        load_counterfact("counterfact_simple")
+    monkeypatch.setenv("EDITLIB_DATA", str(tmp_path))                # an existing folder is searched first
+    from editlib.config import data_dirs
+
+    assert data_dirs()[0] == tmp_path
