@@ -157,6 +157,7 @@ def model():
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "no-data").mkdir()            # a data folder that holds nothing
     monkeypatch.setenv("EDITLIB_DATA", str(tmp_path / "no-data"))
     return tmp_path
 

@@ -25,6 +25,7 @@ FAST = dict(mom2_dataset="model-samples", mom2_n_tokens=2000, v_num_grad_steps=3
 def cache(tmp_path, monkeypatch):
     """A fresh cache directory and no data directory (the corpus is the model's samples)."""
     monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "no-data").mkdir()
     monkeypatch.setenv("EDITLIB_DATA", str(tmp_path / "no-data"))
     return tmp_path / "cache"
 
@@ -106,8 +107,8 @@ def test_auto_corpus_is_keyed_by_what_it_resolves_to(model, tmp_path, monkeypatc
     m, tok = model
     monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("EDITLIB_DATA", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()                 # a data folder without WikiText: model samples
     without = resolve_corpus("auto", m, tok)
-    (tmp_path / "data").mkdir()
     (tmp_path / "data" / "wikitext2_valid.txt").write_text(" = A = \n Some text about Paris and Rome . \n")
     with_data = resolve_corpus("auto", m, tok)
     assert without.source == "model-samples" and with_data.source == "wikitext2"
