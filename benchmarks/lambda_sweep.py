@@ -18,7 +18,7 @@ import torch
 
 from editlib.data import SPLITS, TUNE_SEED, TUNE_SIZE, load_cases
 from editlib.evaluate import interval_table, summary_table
-from editlib.experiments import Setting, batch_edits
+from editlib.experiments import Setting, batch_edits, save_table
 from editlib.models import load_model
 
 
@@ -51,8 +51,7 @@ def main():
     lam = max(lambdas[s] for s in memit.index[memit["S"] >= memit["S"].max() - 0.5])
     print(f"chosen λ (highest S, ties to the larger λ): {lam:g}")
     out = Path(a.out or f"figures/tuning/lambda_sweep_{a.model}.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    metrics.to_csv(out, index=False)
+    save_table(metrics, out.parent, out.stem)
 
 
 if __name__ == "__main__":

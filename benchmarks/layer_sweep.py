@@ -12,7 +12,7 @@ import torch
 
 from editlib.data import SPLITS, TUNE_SEED, TUNE_SIZE, load_cases
 from editlib.evaluate import interval_table, summary_table
-from editlib.experiments import layer_sweep
+from editlib.experiments import layer_sweep, save_table
 from editlib.models import load_model
 
 
@@ -37,8 +37,7 @@ def main():
     print(f"{a.model}: {a.method} single edits, {a.n} {a.dataset} cases of the {a.split!r} split (seed {a.seed})")
     print(interval_table(df, ["layer"]).to_string())
     out = Path(a.out or f"figures/tuning/layer_sweep_{a.model}.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
+    save_table(df, out.parent, out.stem)
     print("best layer by S:", int(table["S"].idxmax()))
 
 

@@ -16,7 +16,7 @@ import torch
 
 from editlib.data import SPLITS, TUNE_SEED, TUNE_SIZE, load_cases
 from editlib.evaluate import interval_table, summarize
-from editlib.experiments import Setting, batch_edits
+from editlib.experiments import Setting, batch_edits, save_table
 from editlib.models import load_model
 from editlib.profiles import LIGHT_Z
 
@@ -48,8 +48,7 @@ def main():
     best = s[s["S"] >= s["S"].max() - 0.5]["EM"].idxmax()
     print(f"chosen at batch {max(a.batches)} (highest S, ties by EM): μ = {mus[best]:g}")
     out = Path(a.out or f"figures/tuning/ridge_sweep_{a.model}.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    metrics.to_csv(out, index=False)
+    save_table(metrics, out.parent, out.stem)
 
 
 if __name__ == "__main__":
