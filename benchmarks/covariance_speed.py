@@ -21,13 +21,15 @@ def main():
     ap.add_argument("--corpus", default="auto")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default=None)
+    ap.add_argument("--batch-tokens", type=int, default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model, tok = load_model(a.model, device="cpu")
     for dtype in [None] + ([a.dtype] if a.dtype else []):
         t0 = time.perf_counter()
         covs, info = second_moments(model, tok, get_architecture(model), a.layers, corpus=a.corpus,
-                                    n_tokens=a.tokens, compute_dtype=dtype, use_cache=False, progress=False)
+                                    n_tokens=a.tokens, compute_dtype=dtype, batch_tokens=a.batch_tokens,
+                                    use_cache=False, progress=False)
         dt = time.perf_counter() - t0
         print(f"{a.model} layers {a.layers} · {info['tokens_used']} tokens of {info['corpus_used']} · "
               f"{dtype or 'float32'}: {dt:.1f} s → {info['tokens_used'] / dt:,.0f} tokens/s (tokenizing included)")

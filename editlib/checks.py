@@ -31,6 +31,8 @@ def choice(name: str, value, options) -> None:
 
 
 def dtype_name(name: str, value) -> None:
-    """None or a floating dtype name torch.autocast takes."""
+    """None or a compute precision name (see :mod:`editlib.precision`)."""
+    from .precision import DTYPES
+
     if value is not None:
-        choice(name, value, ("float16", "bfloat16", "float32"))
+        choice(name, value, DTYPES)

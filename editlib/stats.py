@@ -1,18 +1,28 @@
 """Covariance statistics: C0 = E[k kᵀ], the uncentred second moment of the rewrite
 module's input over generic text, for each edit layer.
 
-One pass collects every requested layer, stopping the forward after the deepest one.
+One pass collects every requested layer:
+
+- the corpus is tokenised once, in batches of documents, and cut into windows of
+  ``seq_len`` tokens (the windows, not the batching, define the statistic);
+- windows are sorted by length and batched under a token budget (``batch_tokens``, sized
+  for the device), so a batch pads at most to its own longest window;
+- the forward stops after the deepest edit layer's rewrite module, optionally with
+  lower-precision matmuls (``compute_dtype``, see :mod:`editlib.precision`);
+- each batch's kᵀk is a float32 product (autocast and TF32 off), accumulated in float64 on
+  the model's device and brought to the CPU once at the end.
+
 Results are cached on disk, keyed by what determines them: the weights the pass reads
 (embeddings and blocks up to the layer), the tokenizer, the resolved corpus (its content
-hash, or the model and seed it was sampled with), the token count, window, batch and dtype.
+hash, or the model and seed it was sampled with), the token count, window and dtype. The
+batching only reorders a sum, so it is not part of the key.
 """
 from __future__ import annotations
-
-from contextlib import nullcontext
 
 import torch
 from tqdm.auto import tqdm
 
+from . import precision
 from .config import atomic_save, cache_dir, file_safe, load_cached, stable_key
 from .corpus import Corpus, corpus_documents, resolve_corpus
 from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
@@ -20,27 +30,46 @@ from .hooks import StopForward, hooks
 from .models import Architecture
 from .prompts import pad, pad_id
 
-
-def _windows(tok, docs, n_tokens: int, seq_len: int):
-    """Token windows of ≤ seq_len from the documents until n_tokens are collected."""
-    got = 0
-    for doc in docs:
-        ids = tok(doc)["input_ids"]
-        for i in range(0, len(ids), seq_len):
-            w = ids[i:i + seq_len]
-            if len(w) < 8:
-                continue
-            w = w[: n_tokens - got]
-            yield w
-            got += len(w)
-            if got >= n_tokens:
-                return
+DEFAULT_BATCH_TOKENS = {"cpu": 2048, "cuda": 16384}
 
 
-def _cache_path(model, tok, arch, layer, corpus: Corpus, n_tokens, seq_len, batch_size, dtype):
+def token_windows(tok, docs, n_tokens: int, seq_len: int, docs_per_call: int = 64) -> list[list[int]]:
+    """Windows of ≤ ``seq_len`` tokens cut from each document in turn (windows under 8
+    tokens skipped) until ``n_tokens`` are collected; documents are tokenised in batches."""
+    windows, got = [], 0
+    for i in range(0, len(docs), docs_per_call):
+        for ids in tok(list(docs[i:i + docs_per_call]))["input_ids"]:
+            for j in range(0, len(ids), seq_len):
+                w = ids[j:j + seq_len]
+                if len(w) < 8:
+                    continue
+                w = w[: n_tokens - got]
+                windows.append(w)
+                got += len(w)
+                if got >= n_tokens:
+                    return windows
+    return windows
+
+
+def length_batches(windows: list[list[int]], batch_tokens: int) -> list[list[int]]:
+    """Indices of ``windows`` in batches: longest first, each batch's rows × its longest
+    window ≤ ``batch_tokens`` (a window longer than the budget gets a batch of its own)."""
+    order = sorted(range(len(windows)), key=lambda i: (-len(windows[i]), i))
+    batches, cur = [], []
+    for i in order:
+        if cur and (len(cur) + 1) * len(windows[cur[0]]) > batch_tokens:
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def _cache_path(model, tok, arch, layer, corpus: Corpus, n_tokens, seq_len, dtype):
     key = stable_key(weights=weights_fingerprint(model, upto_layer=layer, arch=arch),
                      tokenizer=tokenizer_fingerprint(tok), module=arch.name("rewrite", layer),
-                     corpus=corpus.identity, n=n_tokens, seq=seq_len, batch=batch_size, dtype=str(dtype))
+                     corpus=corpus.identity, n=n_tokens, seq=seq_len, dtype=str(dtype))
     label = file_safe(corpus.source if corpus.source != "file" else corpus.path.stem)   # "hf:org/name" too
     return cache_dir("stats") / shape_slug(model) / f"L{layer}-{label}-{n_tokens}tok-{key}.pt"
 
@@ -50,13 +79,12 @@ def _is_blob(d) -> bool:
 
 
 def second_moments(model, tok, arch: Architecture, layers: list[int], corpus: str = "auto",
-                   n_tokens: int = 50_000, seq_len: int = 128, batch_size: int = 16,
+                   n_tokens: int = 50_000, seq_len: int = 128, batch_tokens: int | None = None,
                    compute_dtype: str | None = None, seed: int = 0, use_cache: bool = True,
                    progress: bool = True) -> tuple[dict[int, torch.Tensor], dict]:
     """{layer: C0 (d_k × d_k) float64 on CPU}, and info (corpus, tokens, cache hits)."""
     resolved = resolve_corpus(corpus, model, tok, seed=seed, n_tokens=n_tokens)
-    paths = {l: _cache_path(model, tok, arch, l, resolved, n_tokens, seq_len, batch_size, compute_dtype)
-             for l in layers}
+    paths = {l: _cache_path(model, tok, arch, l, resolved, n_tokens, seq_len, compute_dtype) for l in layers}
     out, info = {}, {"corpus": corpus, "n_tokens": n_tokens, "seq_len": seq_len, "cached_layers": [],
                      "corpus_used": resolved.description, "corpus_identity": resolved.identity}
     for layer, p in paths.items():
@@ -69,49 +97,53 @@ def second_moments(model, tok, arch: Architecture, layers: list[int], corpus: st
     if not todo:
         return out, info
     docs = corpus_documents(resolved, model, tok, seed=seed, n_tokens=n_tokens)
-    desc = resolved.description
+    windows = token_windows(tok, docs, n_tokens, seq_len)
+    count = sum(map(len, windows))
+    if count == 0:
+        raise ValueError(f"the corpus ({resolved.description}) gave no windows of ≥ 8 tokens: "
+                         "nothing to estimate C0 from")
     device = next(model.parameters()).device
-    names = {l: arch.name("rewrite", l) for l in todo}
-    mods = {l: model.get_submodule(n) for l, n in names.items()}
-    acc = {l: None for l in todo}
-    count = 0
-    mask_now = {}
+    batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS.get(device.type, 2048)
+    acc = moment_pass(model, tok, arch, todo, windows, batch_tokens, compute_dtype, progress)
+    for l in todo:
+        blob = {"mom2": acc[l], "count": count, "corpus": resolved.description, "corpus_identity": resolved.identity}
+        if use_cache:
+            atomic_save(blob, paths[l])
+        out[l] = acc[l] / count
+    info.update(corpus_used=resolved.description, tokens_used=count, batch_tokens=batch_tokens)
+    return out, info
 
-    def accumulate(layer, last):
+
+def moment_pass(model, tok, arch: Architecture, layers: list[int], windows: list[list[int]],
+                batch_tokens: int, compute_dtype: str | None = None, progress: bool = True) -> dict[int, torch.Tensor]:
+    """{layer: Σ k kᵀ over every token of ``windows``} (float64, CPU): one forward per
+    batch, stopped after the deepest layer's rewrite module."""
+    device = next(model.parameters()).device
+    acc: dict[int, torch.Tensor] = {}
+    mask_now = {}
+    deepest = max(layers)
+
+    def accumulate(layer):
         def hook(module, args, output):
-            x = args[0]
-            k = x[mask_now["m"]].float()                       # (n_tokens, d_k)
-            g = (k.T @ k).double().cpu()
-            acc[layer] = g if acc[layer] is None else acc[layer] + g
-            if last:
+            with precision.exact(device):
+                k = args[0][mask_now["m"]].float()                       # (tokens, d_k)
+                g = (k.T @ k).double()
+            acc[layer] = g if layer not in acc else acc[layer].add_(g)
+            if layer == deepest:
                 raise StopForward
         return hook
 
-    deepest = max(todo)
-    autocast = (torch.autocast(device.type, dtype=getattr(torch, compute_dtype))
-                if compute_dtype else nullcontext())
-    windows = list(_windows(tok, docs, n_tokens, seq_len))
-    bar = tqdm(total=sum(map(len, windows)), desc=f"C0 for layers {todo}", unit="tok",
+    handles = [model.get_submodule(arch.name("rewrite", l)).register_forward_hook(accumulate(l)) for l in layers]
+    bar = tqdm(total=sum(map(len, windows)), desc=f"C0 for layers {layers}", unit="tok",
                disable=not progress, leave=False)
-    handles = [m.register_forward_hook(accumulate(l, l == deepest)) for l, m in mods.items()]
-    with hooks(*handles), torch.no_grad(), autocast:
-        for i in range(0, len(windows), batch_size):
-            ids, mask = pad(windows[i:i + batch_size], pad_id(tok), device)
+    with hooks(*handles), torch.no_grad(), precision.compute(device, compute_dtype):
+        for batch in length_batches(windows, batch_tokens):
+            ids, mask = pad([windows[i] for i in batch], pad_id(tok), device)
             mask_now["m"] = mask.bool()
             try:
                 model(input_ids=ids, attention_mask=mask, use_cache=False)
             except StopForward:
                 pass
-            n = int(mask.sum())
-            count += n
-            bar.update(n)
+            bar.update(int(mask.sum()))
     bar.close()
-    if count == 0:
-        raise ValueError(f"the corpus ({desc}) gave no windows of ≥ 8 tokens: nothing to estimate C0 from")
-    for l in todo:
-        blob = {"mom2": acc[l], "count": count, "corpus": desc, "corpus_identity": resolved.identity}
-        if use_cache:
-            atomic_save(blob, paths[l])
-        out[l] = acc[l] / count
-    info.update(corpus_used=desc, tokens_used=count)
-    return out, info
+    return {l: g.cpu() for l, g in acc.items()}

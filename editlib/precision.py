@@ -1,0 +1,52 @@
+"""Where lower precision is allowed, and where it is not.
+
+The bulk of the work, the forward/backward passes of z and the forward pass of the
+covariance statistics, may run with lower-precision matmuls (``compute``); what accuracy
+depends on stays in float32/float64 (``exact``): δ and the optimiser state are float32
+parameters, the log-probabilities of the loss are float32 (autocast's policy for
+``log_softmax``), C0's kᵀk products are float32 and are accumulated in float64.
+
+``dtype`` names (``ZSettings.compute_dtype``, ``EditHparams.mom2_dtype``):
+
+- ``None`` / ``"float32"``: everything in float32 (the reference);
+- ``"tf32"``: float32 storage, TensorFloat-32 tensor-core matmuls on CUDA (no-op on CPU);
+- ``"bfloat16"`` / ``"float16"``: autocast of the matmuls (and TF32 for those autocast
+  leaves in float32, on CUDA).
+"""
+from __future__ import annotations
+
+from contextlib import ExitStack, contextmanager
+
+import torch
+
+DTYPES = ("float32", "tf32", "bfloat16", "float16")
+
+
+@contextmanager
+def _matmul_precision(level: str):
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(level)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+@contextmanager
+def compute(device: torch.device | str, dtype: str | None):
+    """The bulk passes at ``dtype`` (see the module docstring)."""
+    device = torch.device(device)
+    with ExitStack() as stack:
+        if dtype in ("bfloat16", "float16"):
+            stack.enter_context(torch.autocast(device.type, dtype=getattr(torch, dtype)))
+        if dtype in ("tf32", "bfloat16", "float16") and device.type == "cuda":
+            stack.enter_context(_matmul_precision("high"))
+        yield
+
+
+@contextmanager
+def exact(device: torch.device | str):
+    """Full float32 matmuls inside a :func:`compute` block (autocast and TF32 off)."""
+    device = torch.device(device)
+    with torch.autocast(device.type, enabled=False), _matmul_precision("highest"):
+        yield
