@@ -31,7 +31,7 @@ from .prompts import encode, target_ids
 from .requests import EditRequest, as_requests, check_finite
 from .stats import second_moments
 from .templates import context_templates
-from .values import KL_PROMPT, ZSettings, compute_z
+from .values import KL_PROMPT, MEMORY_BUDGETS, ZSettings, z_groups
 
 
 @dataclass
@@ -175,7 +175,7 @@ class Editor:
     def _targets(self, requests: list[EditRequest], layer: int) -> tuple[torch.Tensor, dict]:
         """:meth:`targets` for requests already checked."""
         hp = self.hparams
-        settings = {f.name: getattr(hp, f.name) for f in fields(ZSettings) if f.name != "max_tokens"}
+        settings = {f.name: getattr(hp, f.name) for f in fields(ZSettings) if f.name not in MEMORY_BUDGETS}
         cacheable = self.use_cache
         paths = []
         if cacheable:
@@ -191,15 +191,15 @@ class Editor:
             if blob is not None:
                 z[i], per_fact[i] = blob["z"], {**blob["info"], "cached": True}
         todo = [i for i, v in enumerate(z) if v is None]
-        if todo:
-            z_new, z_info = compute_z(self.model, self.tok, self.arch, [requests[i] for i in todo], layer,
-                                      self.templates, hp, progress=self.progress)
-            for j, i in enumerate(todo):
-                z[i] = z_new[j].cpu()
-                per_fact[i] = {k: v[j] for k, v in z_info.items()}
-                if cacheable:
-                    atomic_save({"z": z[i], "info": per_fact[i]}, paths[i])
-                per_fact[i]["cached"] = False
+        if todo:          # group by group, each cached as soon as it is done
+            for idx, z_new, z_info in z_groups(self.model, self.tok, self.arch, [requests[i] for i in todo], layer,
+                                               self.templates, hp, progress=self.progress):
+                for j, i in enumerate(todo[k] for k in idx):
+                    z[i] = z_new[j].cpu()
+                    per_fact[i] = {k: v[j] for k, v in z_info.items()}
+                    if cacheable:
+                        atomic_save({"z": z[i], "info": per_fact[i]}, paths[i])
+                    per_fact[i]["cached"] = False
         info = {k: [f.get(k) for f in per_fact] for k in per_fact[0]}
         device = next(self.model.parameters()).device
         return torch.stack(z).to(device), info

@@ -22,13 +22,13 @@ at target positions, and finished facts drop out of the batch.
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
-from . import checks
+from . import checks, precision
 from .hooks import StopForward, add_at
 from .lm import head_logits
 from .models import Architecture
@@ -36,6 +36,7 @@ from .prompts import FACT_TOKENS, encode, pad_id, target_ids
 from .requests import EditRequest, check_finite
 
 KL_PROMPT = "{} is a"
+MEMORY_BUDGETS = ("max_tokens", "group_tokens")     # settings that batch the work, not change z
 
 
 @dataclass
@@ -48,7 +49,8 @@ class ZSettings:
     v_early_stop_loss: float = 0.05
     fact_token: str = "subject_last"
     max_tokens: int = 2048           # padded suffix tokens per forward/backward chunk (memory budget)
-    compute_dtype: str | None = None  # e.g. "bfloat16": autocast the upper blocks' matmuls
+    group_tokens: int = 16384        # prompt tokens optimised at once (memory budget, see values._groups)
+    compute_dtype: str | None = None  # "bfloat16", "tf32"...: the passes' matmuls (see editlib.precision)
 
     def __post_init__(self):
         checks.number("v_num_grad_steps", self.v_num_grad_steps, low=1, integer=True)
@@ -59,6 +61,7 @@ class ZSettings:
         checks.number("v_early_stop_loss", self.v_early_stop_loss, low=0)
         checks.choice("fact_token", self.fact_token, FACT_TOKENS)
         checks.number("max_tokens", self.max_tokens, low=1, integer=True)
+        checks.number("group_tokens", self.group_tokens, low=1, integer=True)
         checks.dtype_name("compute_dtype", self.compute_dtype)
 
 
@@ -217,16 +220,69 @@ def _chunks(facts, prompts, max_tokens, max_waste: float = 1.25):
         yield group
 
 
+def _prompt_tokens(rows) -> int:
+    return sum(len(e.ids) for _, e, _ in rows)
+
+
+def _groups(chunks: list[list[int]], prompts, group_tokens: int) -> list[list[list[int]]]:
+    """Consecutive chunks packed into groups of at most ``group_tokens`` prompt tokens (a
+    chunk over the budget forms a group alone). A group is optimised to completion and
+    freed before the next starts: its prefix KV caches, initial KL distributions and
+    activations are what z holds in memory, whatever the number of facts."""
+    groups, cur, used = [], [], 0
+    for ch in chunks:
+        n = sum(_prompt_tokens(prompts[f]) for f in ch)
+        if cur and used + n > group_tokens:
+            groups.append(cur)
+            cur, used = [], 0
+        cur.append(ch)
+        used += n
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def z_groups(model, tok, arch: Architecture, requests: list[EditRequest], layer: int,
+             templates: list[str], s: ZSettings = ZSettings(), progress: bool = True):
+    """Target values group by group: yields ``(indices, Z (n, d) float32, info)`` for each
+    group of facts (indices into ``requests``) as soon as it is done."""
+    prompts = _prompts(tok, requests, templates, s.fact_token)
+    groups = _groups(list(_chunks(range(len(requests)), prompts, s.max_tokens)), prompts, s.group_tokens)
+    bar = tqdm(total=len(groups) * s.v_num_grad_steps, disable=not progress, leave=False,
+               desc=f"z @ layer {layer} ({len(requests)} facts, {len(groups)} group{'s' * (len(groups) > 1)})")
+    for group in groups:
+        facts = [f for ch in group for f in ch]
+        local = {f: i for i, f in enumerate(facts)}
+        z, info = _optimise(model, tok, arch, [prompts[f] for f in facts], [[local[f] for f in ch] for ch in group],
+                            layer, s, bar)
+        yield facts, z, info
+    bar.close()
+
+
 def compute_z(model, tok, arch: Architecture, requests: list[EditRequest], layer: int,
               templates: list[str], s: ZSettings = ZSettings(), progress: bool = True):
-    """Target values at ``layer``'s value site: (Z (B, d) float32, info dict)."""
+    """Target values at ``layer``'s value site: (Z (B, d) float32, info dict). Facts are
+    optimised in groups of at most ``s.group_tokens`` prompt tokens (see :func:`z_groups`);
+    each fact's trajectory is its own, so the grouping does not change any z."""
+    z, info = None, {}
+    for idx, z_g, info_g in z_groups(model, tok, arch, requests, layer, templates, s, progress):
+        if z is None:
+            z = torch.empty(len(requests), z_g.shape[1], dtype=z_g.dtype, device=z_g.device)
+            info = {k: [None] * len(requests) for k in info_g}
+        z[torch.tensor(idx, device=z.device)] = z_g
+        for k, v in info_g.items():
+            for i, x in zip(idx, v):
+                info[k][i] = x
+    return z, info
+
+
+def _optimise(model, tok, arch: Architecture, prompts, chunk_facts: list[list[int]], layer: int,
+              s: ZSettings, bar):
+    """Adam on δ for the facts of ``prompts`` (batched as ``chunk_facts``), to completion."""
     device = next(model.parameters()).device
-    B = len(requests)
-    prompts = _prompts(tok, requests, templates, s.fact_token)
-    autocast = (torch.autocast(device.type, dtype=getattr(torch, s.compute_dtype))
-                if s.compute_dtype else nullcontext())
-    with frozen_weights(model), autocast:
-        chunks = [_Chunk(model, tok, arch, g, prompts, device) for g in _chunks(range(B), prompts, s.max_tokens)]
+    B = len(prompts)
+    with frozen_weights(model), precision.compute(device, s.compute_dtype):
+        chunks = [_Chunk(model, tok, arch, g, prompts, device) for g in chunk_facts]
         d = _site_width(model, arch, layer)
         delta = torch.zeros(B, d, device=device, requires_grad=True)
         opt = torch.optim.Adam([delta], lr=s.v_lr)
@@ -236,8 +292,7 @@ def compute_z(model, tok, arch: Architecture, requests: list[EditRequest], layer
         steps = torch.zeros(B, dtype=torch.long)
         final = {"loss": torch.zeros(B), "nll": torch.zeros(B), "kl": torch.zeros(B)}
         curves: list[list[float]] = [[] for _ in range(B)]
-        bar = tqdm(range(s.v_num_grad_steps), desc=f"z @ layer {layer} ({B} facts)", disable=not progress, leave=False)
-        for it in bar:
+        for it in range(s.v_num_grad_steps):
             opt.zero_grad(set_to_none=False)
             for ci, ch in enumerate(chunks):
                 active = [f for f in ch.facts if not done[f]]
@@ -268,8 +323,10 @@ def compute_z(model, tok, arch: Architecture, requests: list[EditRequest], layer
                         steps[f] += 1
                 if (~stop).any():
                     loss[~stop.to(loss.device)].sum().backward()
+            bar.update()
             bar.set_postfix(active=int((~done).sum()), loss=float(final["loss"].mean()))
             if done.all():
+                bar.update(s.v_num_grad_steps - 1 - it)
                 break
             before = delta.detach().clone()
             opt.step()
