@@ -44,6 +44,7 @@ benchmark: install
 	$(BIN)/python benchmarks/covariance_speed.py
 	$(BIN)/python benchmarks/eval_speed.py
 	$(BIN)/python benchmarks/fingerprint_speed.py
+	$(BIN)/python benchmarks/scale.py --tiny --quiet
 
 example: install
 	$(BIN)/python examples/edit_smollm2.py

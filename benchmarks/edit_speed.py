@@ -1,12 +1,18 @@
 """Facts per minute for the whole edit path (z + keys + solve) on SmolLM2-135M, CPU.
 
     python benchmarks/edit_speed.py [--batches 16 64] [--threads 2] [--dtype bfloat16] [--steps 10 --prefixes 2]
+                                    [--flops]
 
 Uses the preset's (paper) hyperparameters at the preset's single layer, CounterFact facts
 when a data directory holds them (else the embedded facts), no z cache, covariance from
 the disk cache (its throughput is measured by covariance_speed.py). Prints the settings,
 the time split, facts/min, the edit success rate (ES on the edited facts) and peak memory.
 The one-fact-at-a-time reference runs the same algorithm with batch size 1.
+
+``--flops`` also counts the matmul FLOPs z executes for the first batch (forward and
+backward, ``torch.utils.flop_counter``), measures this machine's matmul rate at the same
+precision, and prints the bound they imply: the facts/min z could reach if every FLOP
+ran at the matmul peak.
 """
 import argparse
 import resource
@@ -40,6 +46,7 @@ def main():
     ap.add_argument("--prefixes", type=int, default=None,
                     help="generated context-template prefixes (default: the preset's; notebook 03 uses 2)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--flops", action="store_true", help="count z's FLOPs and print the bound at the matmul peak")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model, tok = load_model(a.model, device="cpu")
@@ -82,6 +89,33 @@ def main():
               f"{split['solve_s']:.1f} s) → {n / edit_s * 60:5.1f} facts/min; edits taking "
               f"{sum(rates) / n:.0f}%")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    if a.flops:
+        flop_bound(editor, [EditRequest.from_dict(c) for c in pool[:a.batches[0]]], a.dtype)
+
+
+def matmul_rate(dtype: str | None, n: int = 2048, reps: int = 5) -> float:
+    """FLOP/s of an n × n matmul at ``dtype`` on this CPU."""
+    dt = getattr(torch, dtype) if dtype in ("bfloat16", "float16") else torch.float32
+    x, y = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
+    x @ y
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        x @ y
+    return 2 * n**3 * reps / (time.perf_counter() - t0)
+
+
+def flop_bound(editor, requests, dtype):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        _, info = editor._targets(requests, editor.hparams.layers[-1])
+    flops = counter.get_total_flops()
+    steps = sum(info["steps"]) + len(requests)
+    rate = matmul_rate(dtype)
+    per_fact = flops / len(requests)
+    print(f"z FLOPs ({len(requests)} facts, {steps / len(requests):.1f} steps per fact on average): "
+          f"{per_fact / 1e9:,.0f} GFLOP per fact; matmul peak at {dtype or 'float32'}: {rate / 1e9:,.0f} GFLOP/s "
+          f"→ z bound {rate / per_fact * 60:.1f} facts/min")
 
 
 if __name__ == "__main__":

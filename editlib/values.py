@@ -18,6 +18,11 @@ the same trajectory as optimising each alone. Rows are left-aligned on the fact 
 the tokens before it (which δ cannot reach) run once per batch into a KV cache, each step
 runs only the fact token, the rest of the prompt and the target, logits are computed only
 at target positions, and finished facts drop out of the batch.
+
+Memory is bounded by two budgets, not by the number of facts: ``max_tokens`` padded suffix
+tokens per forward/backward chunk (the activations), and ``group_tokens`` prompt tokens per
+group of chunks optimised to completion before the next group starts (the prefix KV
+caches, KL references, δ and Adam's state).
 """
 from __future__ import annotations
 

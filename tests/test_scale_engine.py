@@ -82,50 +82,52 @@ def test_editor_targets_cache_each_group_and_ignore_the_budgets_in_the_key(llama
     assert info2["cached"] == [True] * 6 and torch.equal(z, z2)
 
 
-def _live_tensor_bytes(exclude: set[int]) -> int:
-    """Bytes of every tensor storage reachable by the garbage collector, but ``exclude``d."""
-    seen, total = set(), 0
+def _tensors():
     with warnings.catch_warnings():                  # isinstance on deprecated torch aliases warns
         warnings.simplefilter("ignore")
-        tensors = [o for o in gc.get_objects() if isinstance(o, torch.Tensor)]
-    for o in tensors:
-        if not o.is_meta:
-            ptr = o.untyped_storage().data_ptr()
-            if ptr not in seen and ptr not in exclude:
-                seen.add(ptr)
-                total += o.untyped_storage().nbytes()
+        return [o for o in gc.get_objects() if isinstance(o, torch.Tensor) and not o.is_meta]
+
+
+def _live_storages() -> set[int]:
+    return {t.untyped_storage().data_ptr() for t in _tensors()}
+
+
+def _live_tensor_bytes(exclude: set[int]) -> int:
+    """Bytes of every tensor storage reachable by the garbage collector, but ``exclude``d."""
+    seen, total = set(exclude), 0
+    for t in _tensors():
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in seen:
+            seen.add(ptr)
+            total += t.untyped_storage().nbytes()
     return total
 
 
 def test_z_memory_does_not_grow_with_the_number_of_facts(llama, monkeypatch):
-    """Peak bytes of live tensors during z (sampled at every chunk forward, model weights
-    excluded): 4× the facts may hold at most 1.2× as much, since a group is optimised to
-    completion and freed before the next."""
+    """Peak bytes of tensors z creates (sampled at every chunk forward; whatever was alive
+    before, the model's weights included, is left out): 4× the facts may hold at most
+    1.2× as much, since a group is optimised to completion and freed before the next."""
     model, tok = llama
     arch = get_architecture(model)
-    weights = {p.untyped_storage().data_ptr() for p in model.parameters()} | \
-              {b.untyped_storage().data_ptr() for b in model.buffers()}
-    peak = {"bytes": 0}
+    peak = {"bytes": 0, "before": set()}
     forward = values_mod._Chunk.forward
 
     def sampled(self, *a, **k):
-        peak["bytes"] = max(peak["bytes"], _live_tensor_bytes(weights))
+        peak["bytes"] = max(peak["bytes"], _live_tensor_bytes(peak["before"]))
         return forward(self, *a, **k)
+
+    def z_peak(n, s):
+        gc.collect()
+        peak["bytes"], peak["before"] = 0, _live_storages()
+        compute_z(model, tok, arch, facts(n), 2, TEMPLATES, s, progress=False)
+        return peak["bytes"]
 
     monkeypatch.setattr(values_mod._Chunk, "forward", sampled)
     s = ZSettings(v_num_grad_steps=2, v_early_stop_loss=0.0, max_tokens=128, group_tokens=400)
-    peaks = {}
-    for n in (16, 64):
-        peak["bytes"] = 0
-        gc.collect()
-        compute_z(model, tok, arch, facts(n), 2, TEMPLATES, s, progress=False)
-        peaks[n] = peak["bytes"]
+    peaks = {n: z_peak(n, s) for n in (16, 64)}
     assert peaks[64] <= 1.2 * peaks[16], peaks
     s.group_tokens = 10**9                                     # one group: memory grows with the facts
-    peak["bytes"] = 0
-    gc.collect()
-    compute_z(model, tok, arch, facts(64), 2, TEMPLATES, s, progress=False)
-    assert peak["bytes"] > 3 * peaks[16], (peak, peaks)
+    assert z_peak(64, s) > 3 * peaks[16], peaks
 
 
 # ----------------------------------------------------------------- mixed precision
@@ -234,3 +236,30 @@ def test_bfloat16_covariance_is_close_and_cached_apart(llama, tmp_path, monkeypa
     _, again = second_moments(model, tok, arch, [2], corpus=str(text), n_tokens=3000, batch_tokens=64,
                               progress=False)
     assert again["cached_layers"] == [2]                       # the batch budget is not in the key
+
+
+# ----------------------------------------------------------------- the benchmark script
+
+def test_scale_benchmark_tiny_runs_and_prints_every_measure(tmp_path):
+    """``benchmarks/scale.py --tiny`` (small sizes here) builds the stand-in model, and its
+    table holds a positive, finite figure for each measure."""
+    import math
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "EDITLIB_CACHE": str(tmp_path)}
+    cmd = [sys.executable, str(root / "benchmarks" / "scale.py"), "--tiny", "--models", "llama-2-7b", "--facts", "4",
+           "8", "--solve", "16", "64", "--cov-tokens", "6000", "--steps", "2", "--batch", "4", "--quiet"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split("|")[1:-1] for line in out.stdout.splitlines() if line.startswith("| llama-2-7b")]
+    measures = {r[1].strip() for r in rows}
+    assert {"covariance", "z", "solve", "edit path"} <= measures, out.stdout[-3000:]
+    for r in rows:
+        value = float(r[3].replace(",", ""))
+        assert math.isfinite(value) and value > 0, r
+    assert sum(r[1].strip() == "solve" for r in rows) == 4          # MEMIT and EMMET at two batch sizes
+    assert "GiB" in out.stdout
