@@ -128,8 +128,9 @@ class _Chunk:
         self.prefix = None
         if F > 0:
             with torch.no_grad():   # the base model: no LM head over the prefix tokens
-                self.prefix = model.base_model(input_ids=self.ids[:, :F], attention_mask=self.mask[:, :F],
-                                               position_ids=self.pos[:, :F], use_cache=True).past_key_values
+                out = model.base_model(input_ids=self.ids[:, :F], attention_mask=self.mask[:, :F],
+                                       position_ids=self.pos[:, :F], use_cache=True)
+                self.prefix = out["cache"] if "cache" in out else out.past_key_values   # renamed in transformers 5
 
     def forward(self, delta: torch.Tensor, n_facts: int, layer: int):
         """Run the suffix with δ added at the fact token; return per-fact NLL (n_facts,),
