@@ -96,6 +96,9 @@ class Editor:
         self.uid = f"{self.method.name}-editor-{uuid.uuid4().hex[:8]}"   # owner of its edits in the ledger
         self._templates: list[str] | None = None
         self._covs: dict[int, torch.Tensor] = {}
+        self._prepared: dict = {}                     # per layer, what the method derives from C0 once
+        self.n_preserved = 0                          # facts written by this Editor and still live
+        self._preserved: dict[int, torch.Tensor] = {}  # per layer, K_p K_pᵀ of the keys this Editor wrote
         self.stats_info: dict = {}
 
     @staticmethod
@@ -240,11 +243,20 @@ class Editor:
         def values_at_last():
             return site_values(self.model, self.tok, self.arch, requests, last, hp.fact_token)
 
+        written = {}
+
         def solve(layer, keys, resid):
             extra = (plain[layer],) if self.method.plain_key else ()
-            delta, diag = self.method.solve(keys, resid, covs[layer].to(keys.device), self.config, *extra)
+            cov = covs[layer].to(keys.device)
+            if self.method.prepare is not None and layer not in self._prepared:
+                self._prepared[layer] = self.method.prepare(cov, self.config)
+            preserved = self._preserved.get(layer)
+            delta, diag = self.method.solve(keys, resid, cov, self.config, *extra,
+                                            preserved=None if preserved is None else preserved.to(keys.device),
+                                            prepared=self._prepared.get(layer))
             check_finite(f"Δ at layer {layer}", delta)
-            return delta, diag
+            written[layer] = keys
+            return delta, {**diag, "n_preserved": self.n_preserved}
 
         with ledger(self.model).transaction(self.model, self.uid) as write:
             def apply(layer, delta):
@@ -253,6 +265,10 @@ class Editor:
                 deltas[name] = delta.cpu()
 
             steps = distribute(hp.layers, z.T, keys_at, values_at_last, solve, apply, progress=self.progress)
+        for layer, keys in written.items():                 # only once the whole edit has landed
+            k = keys.detach().double().cpu()
+            self._preserved[layer] = self._preserved.get(layer, 0) + k @ k.T
+        self.n_preserved += len(requests)
         t["solve_s"] = time.perf_counter() - t0
         t["total_s"] = sum(t.values())
         return EditResult(self.method.name, list(hp.layers), requests, deltas, [d for _, _, d in steps],
@@ -265,7 +281,9 @@ class Editor:
         has since edited one of those weights and not restored (restore that one first,
         or use ``editlib.restore(model)`` to put back every original). Returns the names
         of the weights restored."""
-        return ledger(self.model).undo_owner(self.model, self.uid, label=repr(self))
+        names = ledger(self.model).undo_owner(self.model, self.uid, label=repr(self))
+        self._preserved, self.n_preserved = {}, 0
+        return names
 
     @contextmanager
     def edited(self, requests):
@@ -274,9 +292,11 @@ class Editor:
         other Editors made inside the block (undone with a warning)."""
         led = ledger(self.model)
         mark = led.checkpoint()
+        kept = dict(self._preserved), self.n_preserved
         try:
             yield self.apply(requests)
         finally:
+            self._preserved, self.n_preserved = kept
             others = led.rollback(self.model, mark) - {self.uid}
             if others:
                 warnings.warn(f"leaving {self!r}.edited(): also undid edits other Editors made inside the "

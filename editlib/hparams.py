@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from typing import Callable
 
+import torch
+
 from . import checks, solvers
 from .errors import HyperparameterError
 from .keys import KEY_AVERAGES
@@ -62,9 +64,11 @@ class RomeConfig:
 @dataclass
 class MemitConfig:
     mom2_update_weight: float = 15000.0   # λ, weight of the preservation term
+    preserve_edits: float = 0.0           # γ, weight of the keys of earlier edits (sequential; 0 = off)
 
     def __post_init__(self):
         checks.number("mom2_update_weight (MEMIT's λ)", self.mom2_update_weight, low=0)
+        checks.number("preserve_edits (weight of earlier edits' keys)", self.preserve_edits, low=0)
 
 
 @dataclass
@@ -72,31 +76,48 @@ class EmmetConfig:
     mu: float = 0.1                        # ridge on Kᵀ C⁻¹ K (0 = the exact first version)
     mom2_update_weight: float = 10000.0    # C0 is scaled by this first: effective ridge λ·μ
     ridge_single_edits: bool = False       # the authors add μ only when B > 1
+    preserve_edits: float = 0.0            # γ, weight of the keys of earlier edits (sequential; 0 = off)
 
     def __post_init__(self):
         checks.number("mu (EMMET's ridge)", self.mu, low=0)
+        checks.number("preserve_edits (weight of earlier edits' keys)", self.preserve_edits, low=0)
         checks.number("mom2_update_weight (EMMET's scale of C0)", self.mom2_update_weight, low=0, strict=True)
         if not isinstance(self.ridge_single_edits, bool):
             raise HyperparameterError(f"ridge_single_edits must be True or False, got {self.ridge_single_edits!r}")
+
+
+@dataclass
+class AlphaEditConfig:
+    alpha: float = 10.0                    # α, the ridge on ‖Δ‖² (the authors' L2)
+    null_space_threshold: float = 2e-2     # eigenvalues of C0 below this span the null space
+    relative_threshold: bool = False       # threshold × C0's largest eigenvalue instead
+
+    def __post_init__(self):
+        checks.number("alpha (AlphaEdit's ridge)", self.alpha, low=0)
+        checks.number("null_space_threshold", self.null_space_threshold, low=0, strict=True)
+        if not isinstance(self.relative_threshold, bool):
+            raise HyperparameterError(f"relative_threshold must be True or False, got {self.relative_threshold!r}")
 
 
 @dataclass(frozen=True)
 class Method:
     name: str
     config_cls: type
-    solve: Callable            # (keys, resid, cov, config[, plain_keys]) -> (delta, diagnostics)
+    # (keys, resid, cov, config[, plain_keys], preserved=K_pK_pᵀ or None, prepared=...) -> (delta, diagnostics)
+    solve: Callable
     batch: bool = True         # accepts B > 1
     plain_key: bool = False    # the solver also takes the key of the prompt without prefix
+    prepare: Callable | None = None   # (C0, config) -> what solve needs per layer, computed once
     # EditHparams values the method implies, above the preset's and below a preset's own
     # section for the method and the caller's keywords
     conventions: dict = field(default_factory=dict)
 
 
-def _rome(keys, resid, cov, cfg: RomeConfig):
+def _rome(keys, resid, cov, cfg: RomeConfig, preserved=None, prepared=None):
     return solvers.rome(keys, resid, cov)
 
 
-def _rome_original(keys, resid, cov, cfg: RomeConfig, plain_keys):
+def _rome_original(keys, resid, cov, cfg: RomeConfig, plain_keys, preserved=None, prepared=None):
     return solvers.rome_original(keys, plain_keys, resid, cov)
 
 
@@ -107,15 +128,40 @@ ROME_ORIGINAL = {"value_site": "rewrite", "key_average": "uniform", "clamp_norm_
                  "context_template_lengths": ((5, 10), (10, 10)), "v_num_grad_steps": 20}
 
 
-def _memit(keys, resid, cov, cfg: MemitConfig):
-    return solvers.memit(keys, resid, cov, cfg.mom2_update_weight)
+def _against_c0(diag: dict, delta, cov, preserved) -> dict:
+    """Report the preservation cost against C0 itself, and the cost on earlier edits' keys."""
+    d, c = delta.double(), cov.to(delta.device).double()
+    diag["preservation_cost"] = float(torch.trace(d @ c @ d.T))
+    diag["preserved_edits_cost"] = float(torch.trace(d @ preserved.to(d.device).double() @ d.T)) \
+        if preserved is not None else 0.0
+    return diag
 
 
-def _emmet(keys, resid, cov, cfg: EmmetConfig):
+def _memit(keys, resid, cov, cfg: MemitConfig, preserved=None, prepared=None):
+    if preserved is None or cfg.preserve_edits == 0:
+        delta, diag = solvers.memit(keys, resid, cov, cfg.mom2_update_weight)
+    else:
+        c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, cfg.preserve_edits)   # λC0 + γK_pK_pᵀ
+        delta, diag = solvers.memit(keys, resid, c, 1.0)
+    return delta, _against_c0(diag, delta, cov, preserved)
+
+
+def _emmet(keys, resid, cov, cfg: EmmetConfig, preserved=None, prepared=None):
     mu = cfg.mu if (keys.shape[1] > 1 or cfg.ridge_single_edits) else 0.0
-    delta, diag = solvers.emmet(keys, resid, cfg.mom2_update_weight * cov, mu)
-    diag["preservation_cost"] /= cfg.mom2_update_weight     # report against C0 itself
-    return delta, {**diag, "mu": mu}
+    gamma = cfg.preserve_edits if preserved is not None else 0.0
+    c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, gamma)
+    delta, diag = solvers.emmet(keys, resid, c, mu)
+    return delta, {**_against_c0(diag, delta, cov, preserved), "mu": mu}
+
+
+def _null_space(cov, cfg: AlphaEditConfig):
+    return solvers.null_space_projection(cov, cfg.null_space_threshold, cfg.relative_threshold)
+
+
+def _alphaedit(keys, resid, cov, cfg: AlphaEditConfig, preserved=None, prepared=None):
+    projection, rank = prepared if prepared is not None else _null_space(cov, cfg)
+    delta, diag = solvers.alphaedit(keys, resid, cov, projection.to(keys.device), preserved, cfg.alpha)
+    return delta, {**_against_c0(diag, delta, cov, preserved), "projection_rank": rank}
 
 
 METHODS: dict[str, Method] = {
@@ -124,6 +170,7 @@ METHODS: dict[str, Method] = {
                             conventions=ROME_ORIGINAL),
     "memit": Method("memit", MemitConfig, _memit),
     "emmet": Method("emmet", EmmetConfig, _emmet),
+    "alphaedit": Method("alphaedit", AlphaEditConfig, _alphaedit, prepare=_null_space),
 }
 
 

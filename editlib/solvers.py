@@ -149,4 +149,80 @@ def emmet(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, mu: float 
     return delta, diagnostics(delta, k, r, c, cond)
 
 
-SOLVERS = {"rome": rome, "rome_original": rome_original, "memit": memit, "emmet": emmet}
+def with_preserved(cov: torch.Tensor, preserved: torch.Tensor | None, weight: float) -> torch.Tensor:
+    """The preservation term with earlier edits kept (sequential editing):
+
+        C = C0 + w · K_p K_pᵀ
+
+    ``preserved`` is K_p K_pᵀ (d_k × d_k), the Gram matrix of the keys already written
+    (kept as a running sum: its size does not grow with the number of edits). In MEMIT's
+    objective λ‖ΔK0‖² + γ‖ΔK_p‖² + ‖ΔK_E − R‖², λC0 + γK_pK_pᵀ is this with C0 scaled by
+    λ and w = γ; in EMMET's, the preserved keys join the minimised term. ``weight`` 0 or
+    nothing preserved: C0 unchanged."""
+    if preserved is None or weight == 0:
+        return cov
+    if weight < 0:
+        raise ValueError(f"the weight of preserved edits must be ≥ 0, got {weight}")
+    c, g = _f64(cov, preserved)
+    if g.shape != c.shape:
+        raise ValueError(f"the preserved keys' Gram matrix is {tuple(g.shape)}, C0 is {tuple(c.shape)}")
+    return c + weight * g
+
+
+def null_space_projection(cov: torch.Tensor, threshold: float = 2e-2, relative: bool = False):
+    """AlphaEdit's projection onto the directions preserved keys (almost) never take:
+    with C0 = U S Uᵀ, P = Û Ûᵀ over the eigenvectors whose eigenvalue is below
+    ``threshold`` (× the largest eigenvalue when ``relative``). Returns (P, rank of P)."""
+    c, = _f64(cov)
+    evals, evecs = torch.linalg.eigh(0.5 * (c + c.T))
+    cut = threshold * float(evals.max()) if relative else threshold
+    u = evecs[:, evals < cut]
+    if u.shape[1] == 0:
+        raise SingularSystemError(
+            f"no eigenvalue of C0 is below the null-space threshold {cut:.3g} (the smallest is "
+            f"{float(evals.min()):.3g}): the projection would be 0 and so would every AlphaEdit update; "
+            "raise null_space_threshold")
+    return u @ u.T, int(u.shape[1])
+
+
+def alphaedit(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, projection: torch.Tensor,
+              preserved: torch.Tensor | None = None, alpha: float = 10.0):
+    """AlphaEdit (Fang et al. 2025): the update lives in C0's null space, Δ = Δ̃ P, and
+    minimises ‖Δ K_E − R‖² + ‖Δ K_p‖² + α‖Δ‖² there:
+
+        Δ = R K_Eᵀ P ((K_E K_Eᵀ + K_p K_pᵀ) P + α I)⁻¹
+
+    Since P ((A P + αI)⁻¹) = (P A P + αI)⁻¹ P, Δ = X P, so Δ K0 ≈ 0 for every preserved key
+    in the projected-out subspace. ``preserved`` is K_p K_pᵀ (see :func:`with_preserved`);
+    ``cov`` (C0) serves the diagnostics; the condition number is that of the d_k × d_k
+    system (1-norm estimate)."""
+    _check(keys, resid, cov)
+    if alpha < 0:
+        raise ValueError(f"α must be ≥ 0, got {alpha}")
+    k, r, c, p = _f64(keys, resid, cov, projection)
+    if p.shape != c.shape:
+        raise ValueError(f"the projection is {tuple(p.shape)}, expected {tuple(c.shape)}")
+    a = k @ k.T
+    if preserved is not None:
+        a = a + _f64(preserved)[0]
+    m = a @ p + alpha * torch.eye(c.shape[0], dtype=c.dtype, device=c.device)
+    lu, pivots, info = torch.linalg.lu_factor_ex(m.T)
+    cond = _lu_cond(m.T, lu, info)
+    if not cond < SINGULAR_COND:
+        raise SingularSystemError(f"(K Kᵀ + K_p K_pᵀ) P + α I is singular (condition number {cond:.3g}); raise α")
+    rhs = (r @ k.T @ p).T                                   # (d_k, d_v)
+    delta = torch.linalg.lu_solve(lu, pivots, rhs).T        # R Kᵀ P M⁻¹
+    return delta, diagnostics(delta, k, r, c, cond)
+
+
+def _lu_cond(a: torch.Tensor, lu: torch.Tensor, info) -> float:
+    """1-norm condition number estimate of a from its LU factors (LAPACK dgecon)."""
+    from scipy.linalg import lapack
+
+    if int(info) != 0:
+        return float("inf")
+    rcond, _ = lapack.dgecon(lu.cpu().numpy(), float(torch.linalg.matrix_norm(a, ord=1)))
+    return float("inf") if rcond <= 0 else 1.0 / rcond
+
+
+SOLVERS = {"rome": rome, "rome_original": rome_original, "memit": memit, "emmet": emmet, "alphaedit": alphaedit}

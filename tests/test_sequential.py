@@ -1,0 +1,193 @@
+"""Sequential (lifelong) editing: AlphaEdit's null-space solver, the preserved-edits term,
+and batch after batch written into one model."""
+import pytest
+import torch
+
+from editlib import Editor
+from editlib import solvers
+from editlib.errors import HyperparameterError, SingularSystemError
+from editlib.experiments import Setting, sequential_edits
+from editlib.hparams import AlphaEditConfig, EmmetConfig, MemitConfig, get_method
+from editlib.keys import compute_keys
+from editlib.requests import as_requests
+from editlib.testing import tiny_model
+
+D_K, D_V = 12, 7
+
+
+def low_rank_c0(rank: int, seed: int = 0, n: int = 200):
+    """C0 of preserved keys that span only ``rank`` of D_K directions (plus round-off)."""
+    g = torch.Generator().manual_seed(seed)
+    basis = torch.linalg.qr(torch.randn(D_K, D_K, generator=g, dtype=torch.float64))[0]
+    k0 = basis[:, :rank] @ torch.randn(rank, n, generator=g, dtype=torch.float64)
+    return k0 @ k0.T / n, k0, basis
+
+
+def edit(b: int, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(D_K, b, generator=g, dtype=torch.float64),
+            torch.randn(D_V, b, generator=g, dtype=torch.float64))
+
+
+def test_null_space_projection_is_an_orthogonal_projection_of_the_small_eigenvalues():
+    c0, _, basis = low_rank_c0(rank=8)
+    p, rank = solvers.null_space_projection(c0, threshold=1e-8)
+    assert rank == D_K - 8
+    torch.testing.assert_close(p @ p, p)
+    torch.testing.assert_close(p, p.T)
+    torch.testing.assert_close(p, basis[:, 8:] @ basis[:, 8:].T)          # exactly the unused directions
+    p_rel, rank_rel = solvers.null_space_projection(c0, threshold=1e-8, relative=True)
+    assert rank_rel == rank
+    with pytest.raises(SingularSystemError, match="raise null_space_threshold"):
+        solvers.null_space_projection(torch.eye(D_K, dtype=torch.float64), threshold=0.5)
+
+
+def test_alphaedit_leaves_preserved_keys_untouched():
+    """Δ = X P: the keys C0 was collected from see Δ K0 ≈ 0, where MEMIT moves them."""
+    c0, k0, _ = low_rank_c0(rank=8)
+    p, _ = solvers.null_space_projection(c0, threshold=1e-8)
+    keys, resid = edit(3)
+    delta, diag = solvers.alphaedit(keys, resid, c0, p, alpha=1e-3)
+    memit_delta, _ = solvers.memit(keys, resid, c0 + 1e-6 * torch.eye(D_K, dtype=torch.float64), 1.0)
+    assert torch.linalg.norm(delta @ c0) < 1e-5 * torch.linalg.norm(memit_delta @ c0)
+    assert torch.linalg.norm(delta @ k0) < 1e-9 * torch.linalg.norm(delta) * torch.linalg.norm(k0)
+    torch.testing.assert_close(delta, delta @ p)                           # the update lives in P's range
+    assert diag["preservation_cost"] < 1e-15 and diag["batch_size"] == 3
+    assert diag["relative_residual"] < 0.05                                # the edit is still written
+
+
+def test_alphaedit_with_the_identity_projection_is_ridge_regression():
+    """P = I: Δ = R Kᵀ (K Kᵀ + K_p K_pᵀ + α I)⁻¹, i.e. MEMIT with C = (K_p K_pᵀ + α I), λ = 1."""
+    keys, resid = edit(4)
+    kp, _ = edit(6, seed=2)
+    eye = torch.eye(D_K, dtype=torch.float64)
+    delta, _ = solvers.alphaedit(keys, resid, eye, eye, preserved=kp @ kp.T, alpha=3.0)
+    direct = resid @ keys.T @ torch.linalg.inv(keys @ keys.T + kp @ kp.T + 3.0 * eye)
+    torch.testing.assert_close(delta, direct)
+    via_memit, _ = solvers.memit(keys, resid, kp @ kp.T + 3.0 * eye, 1.0)
+    torch.testing.assert_close(delta, via_memit)
+
+
+def test_alphaedit_alpha_to_zero_with_square_keys_meets_every_constraint():
+    keys, resid = edit(D_K)                                                 # K square, invertible
+    eye = torch.eye(D_K, dtype=torch.float64)
+    delta, _ = solvers.alphaedit(keys, resid, eye, eye, alpha=1e-10)
+    torch.testing.assert_close(delta @ keys, resid, rtol=1e-6, atol=1e-6)
+
+
+def test_preserved_keys_enter_memit_and_emmet_as_in_their_objectives():
+    c0, _, _ = low_rank_c0(rank=D_K)
+    keys, resid = edit(3)
+    kp, _ = edit(5, seed=3)
+    lam, gamma = 2.0, 4.0
+    delta, diag = get_method("memit").solve(keys, resid, c0, MemitConfig(lam, preserve_edits=gamma),
+                                            preserved=kp @ kp.T)
+    direct = resid @ keys.T @ torch.linalg.inv(lam * c0 + gamma * kp @ kp.T + keys @ keys.T)
+    torch.testing.assert_close(delta, direct)
+    assert diag["preservation_cost"] == pytest.approx(float(torch.trace(delta @ c0 @ delta.T)), rel=1e-10)
+    assert diag["preserved_edits_cost"] == pytest.approx(float(torch.linalg.norm(delta @ kp) ** 2), rel=1e-10)
+    # EMMET (μ = 0) still meets its constraints, and moves the earlier edits' keys less
+    cfg = EmmetConfig(mu=0.0, mom2_update_weight=1.0)
+    free, d_free = get_method("emmet").solve(keys, resid, c0, cfg, preserved=kp @ kp.T)
+    kept, d_kept = get_method("emmet").solve(keys, resid, c0, EmmetConfig(0.0, 1.0, preserve_edits=gamma),
+                                             preserved=kp @ kp.T)
+    assert d_kept["relative_residual"] < 1e-8
+    assert d_kept["preserved_edits_cost"] < d_free["preserved_edits_cost"]
+    torch.testing.assert_close(kept, solvers.emmet(keys, resid, c0 + gamma * kp @ kp.T, 0.0)[0])
+    # nothing preserved, or weight 0: exactly the plain objective
+    torch.testing.assert_close(get_method("memit").solve(keys, resid, c0, MemitConfig(lam), preserved=None)[0],
+                               solvers.memit(keys, resid, c0, lam)[0])
+
+
+def test_alphaedit_config_is_checked():
+    with pytest.raises(HyperparameterError, match="null_space_threshold"):
+        AlphaEditConfig(null_space_threshold=0)
+    with pytest.raises(HyperparameterError, match="alpha"):
+        AlphaEditConfig(alpha=-1)
+
+
+# ----------------------------------------------------------------- on a tiny model
+
+REQS = [
+    {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux", "target_new": "English"},
+    {"prompt": "The capital of {} is", "subject": "France", "target_new": "Rome"},
+    {"prompt": "{} plays the", "subject": "Toko Yasuda", "target_new": "piano"},
+    {"prompt": "{} is located in", "subject": "the Eiffel Tower", "target_new": "Tokyo"},
+]
+TINY = dict(layers=[2], v_num_grad_steps=3, mom2_dataset="model-samples", mom2_n_tokens=3000)
+
+
+@pytest.fixture(scope="module")
+def llama():
+    return tiny_model("llama")
+
+
+def test_editor_keeps_the_keys_it_wrote_and_forgets_them_on_restore(llama, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
+    model, tok = llama
+    ed = Editor(model, tok, method="emmet", mu=0.1, **TINY)
+    first, second = as_requests(REQS[:2]), as_requests(REQS[2:])
+    k1 = compute_keys(model, tok, ed.arch, first, [2], ed.templates)[2].double()
+    ed.apply(first)
+    k2 = compute_keys(model, tok, ed.arch, second, [2], ed.templates)[2].double()   # on the edited model
+    res = ed.apply(second)
+    assert res.diagnostics[0]["n_preserved"] == 2 and ed.n_preserved == 4
+    torch.testing.assert_close(ed._preserved[2], k1 @ k1.T + k2 @ k2.T)
+    ed.restore()
+    assert ed.n_preserved == 0 and ed._preserved == {}
+    with ed.edited(first):
+        assert ed.n_preserved == 2
+    assert ed.n_preserved == 0
+
+
+def test_second_batch_z_comes_from_the_edited_model(llama, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
+    model, tok = llama
+    ed = Editor(model, tok, method="memit", **TINY)
+    z_before, _ = ed.targets(REQS[2:])
+    with ed.edited(REQS[:2]):
+        z_after, info = ed.targets(REQS[2:])
+        assert info["cached"] == [False, False]                  # not the unedited model's entries
+        fresh = Editor(model, tok, method="memit", use_cache=False, **TINY)
+        torch.testing.assert_close(z_after, fresh.targets(REQS[2:])[0])
+    assert not torch.allclose(z_before, z_after)
+
+
+def test_alphaedit_writes_an_edit_on_a_tiny_model(llama, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
+    model, tok = llama
+    ed = Editor(model, tok, method="alphaedit", null_space_threshold=0.15, relative_threshold=True, alpha=1.0,
+                **TINY)
+    cov = ed.covariances()[2]
+    with ed.edited(REQS[:2]) as res:
+        (name, delta), = res.deltas.items()
+        d = res.diagnostics[0]
+        assert 0 < d["projection_rank"] < cov.shape[0]
+        p, _ = solvers.null_space_projection(cov, 0.15, relative=True)
+        torch.testing.assert_close(delta, delta @ p, rtol=1e-6, atol=1e-9)
+        assert d["relative_residual"] < 0.9                      # something is written
+
+
+def test_sequential_run_scores_every_batch_and_restores_bit_for_bit(llama, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
+    model, tok = llama
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    from editlib.data import load_cases
+
+    cases = load_cases("embedded", n=6, seed=0)
+    over = {k: v for k, v in TINY.items() if k != "layers"}
+    settings = [Setting("MEMIT", "memit", [2], over),
+                Setting("AlphaEdit", "alphaedit", [2], {**over, "null_space_threshold": 0.15,
+                                                         "relative_threshold": True})]
+    metrics, traj = sequential_edits(model, tok, cases, settings, batch_size=2, n_batches=3, retention=4,
+                                     ability_every=2, ppl_tokens=600, ge_cases=1, gen_tokens=5)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    for label in ("MEMIT", "AlphaEdit"):
+        t = traj[traj.setting == label]
+        assert t.n_edits.tolist() == [0, 2, 4, 6]
+        assert t.weight_drift.iloc[0] == 0 and (t.weight_drift.iloc[1:] > 0).all()
+        assert t.perplexity.notna().tolist() == [True, False, True, True]      # every 2 batches and the last
+        m = metrics[(metrics.setting == label) & (metrics.metric == "ES")]
+        assert sorted(m[m.scope == "batch"].n_edits.unique()) == [2, 4, 6]
+        n_ret = m[m.scope == "retention"].groupby("n_edits").size()
+        assert n_ret.is_monotonic_increasing and n_ret.iloc[-1] == 4           # the fixed sample fills up
