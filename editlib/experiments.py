@@ -142,6 +142,98 @@ def key_conditioning(model, tok, cases, layer: int, batch_sizes, mus=(0.0,), mod
     return pd.DataFrame(rows)
 
 
+def _weight_drift(model, editor: Editor, originals: dict[str, torch.Tensor]) -> float:
+    """‖W_t − W_0‖ over the editor's rewrite weights (Frobenius norm of all of them together)."""
+    total = 0.0
+    for name, w0 in originals.items():
+        w = model.get_submodule(name).weight.detach().double().cpu()
+        total += float(torch.linalg.norm(w - w0) ** 2)
+    return total ** 0.5
+
+
+def _general_ability(model, tok, windows, ge_cases, gen_tokens: int, seed: int) -> dict:
+    from .evaluate import _generation_prompts
+    from .metrics.generation import generate, generation_entropy
+    from .metrics.perplexity import perplexity
+
+    out = {"perplexity": perplexity(model, tok, windows)}
+    if ge_cases:
+        texts = [t for c in ge_cases for t in generate(model, tok, _generation_prompts(c), gen_tokens, seed=seed)]
+        out["GE"] = 100 * float(np.mean([generation_entropy(t) for t in texts]))
+    return out
+
+
+def sequential_edits(model, tok, cases, settings: list[Setting], batch_size: int, n_batches: int,
+                     model_name: str = "", dataset: str = "", seed: int = 0, retention: int = 64,
+                     ability_every: int = 5, ppl_tokens: int = 8192, ge_cases: int = 0, gen_tokens: int = 40,
+                     scored: int | None = None, preset: str | None = None):
+    """Lifelong editing: per setting, write ``n_batches`` batches of ``batch_size`` cases one
+    after another into the same model (z, keys and the solve of each batch on the model as
+    edited so far), and after each batch score
+
+    - the batch just written (scope "batch": ES, PS, NS, EM, PM, NM; its first ``scored``
+      facts, None: all),
+    - a fixed random sample of ``retention`` of all the planned cases, restricted to those
+      already written (scope "retention": are earlier edits still there?),
+
+    and every ``ability_every`` batches (and after the last) perplexity on held-out text
+    (:mod:`~editlib.metrics.perplexity`), GE on the generation prompts of ``ge_cases`` cases
+    (0: skip) and ‖W_t − W_0‖. The model is restored bit for bit after each setting. A
+    setting whose solve is refused (singular) stops there, with the error recorded.
+    Returns (metrics, trajectory): long-format scores, and one row per batch with the
+    solver's diagnostics, the ability measures and the weight drift."""
+    from .metrics.perplexity import heldout_windows
+
+    total = batch_size * n_batches
+    if len(cases) < total:
+        raise ValueError(f"{n_batches} batches of {batch_size} need {total} cases, got {len(cases)}")
+    cases = cases[:total]
+    reqs = _requests(cases)
+    rng = np.random.default_rng(seed)
+    sample = sorted(rng.choice(total, size=min(retention, total), replace=False).tolist())
+    windows, text = heldout_windows(tok, model, n_tokens=ppl_tokens, seed=seed)      # from the unedited model
+    gen = cases[:ge_cases]
+    base = {"model": model_name, "dataset": dataset, "seed": seed, "batch_size": batch_size}
+    before = {**base, "setting": "unedited", "n_edits": 0, "heldout": text,
+              **_general_ability(model, tok, windows, gen, gen_tokens, seed)}
+    metrics, trajectory = [], []
+    bar = tqdm(total=n_batches * len(settings), desc="sequential edits", unit="batch")
+    for s in settings:
+        editor = s.editor(model, tok, preset)
+        editor.covariances()                               # C0 of the unedited model, before any edit
+        params = {**_params(model_name, editor, s, seed, dataset), "batch_size": batch_size}
+        originals = {editor.arch.name("rewrite", l): model.get_submodule(editor.arch.name("rewrite", l))
+                     .weight.detach().double().cpu().clone() for l in editor.hparams.layers}
+        trajectory.append({**before, "setting": s.label, "weight_drift": 0.0})
+        try:
+            for t in range(n_batches):
+                lo, hi = t * batch_size, (t + 1) * batch_size
+                row = {**base, "setting": s.label, "method": s.method, "n_edits": hi}
+                try:
+                    result = editor.apply(reqs[lo:hi])
+                except SingularSystemError as e:
+                    trajectory.append({**row, "error": str(e)})
+                    bar.update(n_batches - t)
+                    break
+                bar.update(1)
+                metrics.append(evaluate(model, tok, cases[lo:lo + (scored or batch_size)],
+                                        params={**params, "n_edits": hi, "scope": "batch"}))
+                written = [cases[i] for i in sample if i < hi]
+                if written:
+                    metrics.append(evaluate(model, tok, written, params={**params, "n_edits": hi, "scope": "retention"}))
+                d = result.diagnostics[-1]
+                row.update({k: d.get(k) for k in ("preservation_cost", "preserved_edits_cost", "relative_residual",
+                                                  "update_norm", "condition_number", "projection_rank")})
+                row["weight_drift"] = _weight_drift(model, editor, originals)
+                if (t + 1) % ability_every == 0 or t == n_batches - 1:
+                    row.update(heldout=text, **_general_ability(model, tok, windows, gen, gen_tokens, seed))
+                trajectory.append(row)
+        finally:
+            editor.restore()
+    bar.close()
+    return pd.concat(metrics, ignore_index=True), pd.DataFrame(trajectory)
+
+
 def layer_sweep(model, tok, cases, layers, method: str = "rome", model_name: str = "", dataset: str = "",
                 seed: int = 0, preset: str | None = None) -> pd.DataFrame:
     """Single edits at each layer in turn: how the choice of layer trades efficacy,

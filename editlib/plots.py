@@ -152,3 +152,45 @@ def batch_mechanism(metrics: pd.DataFrame, diags: pd.DataFrame, cond: pd.DataFra
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def sequential_lines(metrics: pd.DataFrame, trajectory: pd.DataFrame, title: str, order=None):
+    """Lifelong editing against the number of edits, one line per setting: retention
+    (ES/EM of a fixed sample of earlier edits), the batch just written (ES, PS, NS with
+    95 % intervals), perplexity on held-out text (the unedited model's as a dashed line)
+    and ‖W_t − W_0‖."""
+    palette = setting_palette(order or metrics["setting"])
+    panels = [("retention", "ES"), ("retention", "EM"), ("batch", "ES"), ("batch", "PS"), ("batch", "NS")]
+    fig, axes = plt.subplots(2, 4, figsize=(15, 6.4))
+    axes = axes.flat
+    for ax, (scope, metric) in zip(axes, panels):
+        s = summarize(metrics[(metrics.scope == scope) & (metrics.metric == metric)], ["setting", "n_edits"])
+        for label, color in palette.items():
+            g = s[s.setting == label].sort_values("n_edits")
+            if len(g):
+                ax.plot(g.n_edits, g["mean"], marker="o", color=color, label=label)
+                ax.fill_between(g.n_edits, g.ci_low, g.ci_high, color=color, alpha=0.15)
+        name = "earlier edits kept" if scope == "retention" else "batch just written"
+        ax.set(title=f"{metric}, {name}", xlabel="edits written", ylabel=f"{metric} (×100)")
+    traj = trajectory[trajectory.setting.isin(palette)]
+    for ax, col, label in ((axes[5], "perplexity", "perplexity (held-out text)"),
+                           (axes[6], "weight_drift", "‖W_t − W_0‖"),
+                           (axes[7], "update_norm", "‖Δ‖ of each batch")):
+        if col not in traj:
+            ax.set_visible(False)
+            continue
+        for name, color in palette.items():
+            g = traj[(traj.setting == name)].dropna(subset=[col]).sort_values("n_edits")
+            ax.plot(g.n_edits, g[col], marker="o", color=color, label=name)
+        if col == "perplexity":
+            base = traj.loc[traj.n_edits == 0, "perplexity"].dropna()
+            if len(base):
+                ax.axhline(base.iloc[0], color="grey", ls="--", lw=1, label="unedited")
+        ax.set(title=label, xlabel="edits written", ylabel=label)
+    failed = traj[traj["error"].notna()] if "error" in traj else traj.iloc[:0]
+    for _, r in failed.iterrows():
+        axes[6].axvline(r.n_edits, color=palette[r.setting], ls=":", lw=1)
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -5,8 +5,9 @@ parameters change, and ``-p NAME VALUE`` still overrides any of them.
 - ``tiny``: seconds per notebook, for CI (checks that every cell runs and writes its outputs).
 - ``quick``: the notebooks' own defaults; the CPU default, ≤ 30 min for both small models.
 - ``paper``: sized so that each finding is resolved: ≥ 200 single-edit cases in 01/02; in 03,
-  batches from 1 to past the model's key width d_k with ≥ 64 scored facts per size; CounterFact
-  cases from the report split. Minutes per model on a GPU, hours on a 2-core CPU.
+  batches from 1 to past the model's key width d_k with ≥ 64 scored facts per size; in 04,
+  3,000 sequential edits (30 batches of 100); CounterFact cases from the report split.
+  Minutes per model on a GPU, hours on a 2-core CPU.
 """
 from __future__ import annotations
 
@@ -44,18 +45,26 @@ def _batches_to(last: int) -> list[int]:
 
 PROFILES = {p.name: p for p in [
     Profile("tiny", "CI: every cell runs, in seconds (2 cases, 4 z steps, small statistics)",
-            notebooks={"*": {"n_cases": 2, "edit_overrides": {"v_num_grad_steps": 4, "mom2_n_tokens": 20_000}},
-                       "01": {"generation": False},
-                       "03": {"batch_sizes": [1, 2], "cond_batch_sizes": [1, 2, 4]}},
+            notebooks={"*": {"edit_overrides": {"v_num_grad_steps": 4, "mom2_n_tokens": 20_000}},
+                       "01": {"n_cases": 2, "generation": False},
+                       "02": {"n_cases": 2},
+                       "03": {"n_cases": 2, "batch_sizes": [1, 2], "cond_batch_sizes": [1, 2, 4]},
+                       "04": {"batch_size": 2, "n_batches": 2, "scored": 2, "retention": 2, "ability_every": 1,
+                              "ppl_tokens": 256, "ge_cases": 1, "gen_tokens": 5,
+                              "edit_overrides": {"v_num_grad_steps": 4, "mom2_n_tokens": 20_000,
+                                                 "context_template_lengths": [[10, 1]]}}},
             out_subdir="tiny"),
-    Profile("quick", "the notebooks' defaults: the offline fact set, 10 single edits, batches to 128"),
+    Profile("quick", "the notebooks' defaults: the offline fact set, 10 single edits, batches to 128, "
+                     "100 sequential edits"),
     Profile("paper", "the findings resolved: 200 single edits; batches past d_k, 64 scored per size",
             notebooks={"*": {"dataset": "counterfact_simple", "split": "eval"},
                        "01": {"n_cases": 200, "gen_tokens": 40},
                        "02": {"n_cases": 200},
                        "03": {"n_cases": 3072, "batch_sizes": _batches_to(3072), "scored": 64,
                               "edit_overrides": LIGHT_Z,
-                              "cond_batch_sizes": [1, 16, 64, 256, 512, 1024, 1536, 2048, 3072, 4096]}},
+                              "cond_batch_sizes": [1, 16, 64, 256, 512, 1024, 1536, 2048, 3072, 4096]},
+                       "04": {"batch_size": 100, "n_batches": 30, "scored": 32, "retention": 128, "ability_every": 5,
+                              "ppl_tokens": 16384, "ge_cases": 32, "gen_tokens": 40}},
             # SmolLM2's d_k is 1536: batches to 2048 pass it and save a third of its z time
             models={"smollm2-135m": {"03": {"n_cases": 2048, "batch_sizes": _batches_to(2048)}}},
             out_subdir="paper"),

@@ -23,7 +23,8 @@ from .experiments import slug
 from .profiles import PROFILES, get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = {"01": "01_objectives", "02": "02_edit_distribution", "03": "03_emmet_batch_size"}
+NOTEBOOKS = {"01": "01_objectives", "02": "02_edit_distribution", "03": "03_emmet_batch_size",
+             "04": "04_sequential_editing"}
 DEFAULT_MODELS = ["smollm2-135m", "gemma3-270m"]
 
 
@@ -71,7 +72,7 @@ def run(models=DEFAULT_MODELS, notebooks=tuple(NOTEBOOKS), out_dir: Path | None 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
-    ap.add_argument("--notebooks", nargs="+", default=list(NOTEBOOKS), help="01 02 03 or notebook names")
+    ap.add_argument("--notebooks", nargs="+", default=list(NOTEBOOKS), help="01 02 03 04 or notebook names")
     ap.add_argument("--profile", default="quick", choices=sorted(PROFILES),
                     help="a named set of notebook parameters (editlib/profiles.py)")
     ap.add_argument("--out", default=None, help="default: figures/ (quick) or figures/<profile>/")

@@ -16,7 +16,10 @@ EXPECTED = {
     "02_edit_distribution": (["case_id", "metric", "value", "model", "method", "mode", "layers", "seed"], ["scores"]),
     "03_emmet_batch_size": (["case_id", "metric", "value", "model", "setting", "batch_size", "seed"],
                             ["scores", "mechanism"]),
+    "04_sequential_editing": (["case_id", "metric", "value", "model", "setting", "n_edits", "scope", "seed"],
+                              ["curves"]),
 }
+SIDE_TABLE = {"04_sequential_editing": ("trajectory", {"weight_drift", "perplexity", "preservation_cost"})}
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +50,7 @@ def test_notebook_outputs(executed, name):
         for ext in ("png", "svg"):
             f = out / f"{name}_smollm2-135m_{fig}.{ext}"
             assert f.exists() and f.stat().st_size > 1000, f
-    diags = pd.read_csv(out / f"{name}_smollm2-135m_diagnostics.csv")
-    assert {"preservation_cost", "relative_residual", "condition_number"} <= set(diags.columns)
+    side, side_columns = SIDE_TABLE.get(name, ("diagnostics", {"relative_residual", "condition_number"}))
+    diags = pd.read_csv(out / f"{name}_smollm2-135m_{side}.csv")
+    assert {"preservation_cost"} | side_columns <= set(diags.columns)
     json.loads(table.hparams.dropna().iloc[-1])          # hyperparameters recorded with the results

@@ -46,6 +46,9 @@ def test_paper_profile_resolves_the_findings(model):
     for key in ("01", "02"):
         params = {**notebook_parameters(NOTEBOOKS[key]), **paper.parameters(key, model)}
         assert params["n_cases"] >= 200
+    nb04 = {**notebook_parameters(NOTEBOOKS["04"]), **paper.parameters("04", model)}
+    assert nb04["batch_size"] * nb04["n_batches"] >= 2000           # thousands of sequential edits
+    assert nb04["retention"] >= 64 and nb04["scored"] >= 32
     for key in NOTEBOOKS:
         params = paper.parameters(key, model)
         assert params["split"] == "eval" and params["dataset"] != "embedded"
