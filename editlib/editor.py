@@ -98,7 +98,10 @@ class Editor:
         self._covs: dict[int, torch.Tensor] = {}
         self._prepared: dict = {}                     # per layer, what the method derives from C0 once
         self.n_preserved = 0                          # facts written by this Editor and still live
-        self._preserved: dict[int, torch.Tensor] = {}  # per layer, K_p K_pᵀ of the keys this Editor wrote
+        # the keys this Editor wrote, per layer: K_p K_pᵀ (float64) plus keys not yet folded
+        # into it (folded at the next solve, so a one-off edit never pays for a d_k × d_k sum)
+        self._preserved: dict[int, torch.Tensor] = {}
+        self._pending: dict[int, list[torch.Tensor]] = {}
         self.stats_info: dict = {}
 
     @staticmethod
@@ -250,7 +253,7 @@ class Editor:
             cov = covs[layer].to(keys.device)
             if self.method.prepare is not None and layer not in self._prepared:
                 self._prepared[layer] = self.method.prepare(cov, self.config)
-            preserved = self._preserved.get(layer)
+            preserved = self.preserved_gram(layer)
             delta, diag = self.method.solve(keys, resid, cov, self.config, *extra,
                                             preserved=None if preserved is None else preserved.to(keys.device),
                                             prepared=self._prepared.get(layer))
@@ -266,13 +269,20 @@ class Editor:
 
             steps = distribute(hp.layers, z.T, keys_at, values_at_last, solve, apply, progress=self.progress)
         for layer, keys in written.items():                 # only once the whole edit has landed
-            k = keys.detach().double().cpu()
-            self._preserved[layer] = self._preserved.get(layer, 0) + k @ k.T
+            self._pending.setdefault(layer, []).append(keys.detach().float().cpu())
         self.n_preserved += len(requests)
         t["solve_s"] = time.perf_counter() - t0
         t["total_s"] = sum(t.values())
         return EditResult(self.method.name, list(hp.layers), requests, deltas, [d for _, _, d in steps],
                           z.cpu(), z_info, t, {**asdict(hp), **asdict(self.config)}, dict(self.stats_info))
+
+    def preserved_gram(self, layer: int) -> torch.Tensor | None:
+        """K_p K_pᵀ (float64, CPU) of the keys this Editor has written at ``layer`` and not
+        restored (None before any edit): what sequential objectives preserve."""
+        for k in self._pending.pop(layer, []):
+            k = k.double()
+            self._preserved[layer] = self._preserved.get(layer, 0) + k @ k.T
+        return self._preserved.get(layer)
 
     def restore(self) -> list[str]:
         """Undo this Editor's live edits, bit for bit: each weight it wrote goes back to
@@ -282,7 +292,7 @@ class Editor:
         or use ``editlib.restore(model)`` to put back every original). Returns the names
         of the weights restored."""
         names = ledger(self.model).undo_owner(self.model, self.uid, label=repr(self))
-        self._preserved, self.n_preserved = {}, 0
+        self._preserved, self._pending, self.n_preserved = {}, {}, 0
         return names
 
     @contextmanager
@@ -292,11 +302,11 @@ class Editor:
         other Editors made inside the block (undone with a warning)."""
         led = ledger(self.model)
         mark = led.checkpoint()
-        kept = dict(self._preserved), self.n_preserved
+        kept = dict(self._preserved), {l: list(v) for l, v in self._pending.items()}, self.n_preserved
         try:
             yield self.apply(requests)
         finally:
-            self._preserved, self.n_preserved = kept
+            self._preserved, self._pending, self.n_preserved = kept
             others = led.rollback(self.model, mark) - {self.uid}
             if others:
                 warnings.warn(f"leaving {self!r}.edited(): also undid edits other Editors made inside the "

@@ -132,9 +132,9 @@ def test_editor_keeps_the_keys_it_wrote_and_forgets_them_on_restore(llama, tmp_p
     k2 = compute_keys(model, tok, ed.arch, second, [2], ed.templates)[2].double()   # on the edited model
     res = ed.apply(second)
     assert res.diagnostics[0]["n_preserved"] == 2 and ed.n_preserved == 4
-    torch.testing.assert_close(ed._preserved[2], k1 @ k1.T + k2 @ k2.T)
+    torch.testing.assert_close(ed.preserved_gram(2), k1 @ k1.T + k2 @ k2.T)
     ed.restore()
-    assert ed.n_preserved == 0 and ed._preserved == {}
+    assert ed.n_preserved == 0 and ed.preserved_gram(2) is None
     with ed.edited(first):
         assert ed.n_preserved == 2
     assert ed.n_preserved == 0
