@@ -34,6 +34,7 @@ from editlib.hparams import load_preset
 from editlib.models import as_w, get_architecture
 from editlib.requests import EditRequest
 from editlib.stats import second_moments
+from editlib.values import plan_groups
 
 # the published configurations' shapes (what transformers' hub configs hold)
 SHAPES = {
@@ -124,11 +125,7 @@ def fmt(value: float) -> str:
 
 def groups(editor, requests) -> int:
     """How many groups z optimises ``requests`` in (the memory budget at work)."""
-    from editlib.values import _chunks, _groups, _prompts
-
-    hp = editor.hparams
-    prompts = _prompts(editor.tok, requests, editor.templates, hp.fact_token)
-    return len(_groups(list(_chunks(range(len(requests)), prompts, hp.max_tokens)), prompts, hp.group_tokens))
+    return len(plan_groups(editor.tok, requests, editor.templates, editor.hparams)[1])
 
 
 def timed(fn):

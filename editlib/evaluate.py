@@ -20,6 +20,15 @@ def _generation_prompts(case: dict) -> list[str]:
     return [rr["prompt"].format(rr["subject"])] + case.get("paraphrase_prompts", [])[:2]
 
 
+def generation_scores(model, tok, cases: list[dict], gen_tokens: int = 100, seed: int = 0) -> list[float]:
+    """GE per case (×100): the mean n-gram entropy of seeded samples from its generation prompts."""
+    out = []
+    for c in cases:
+        texts = generate(model, tok, _generation_prompts(c), max_new_tokens=gen_tokens, seed=seed)
+        out.append(100 * float(np.mean([generation_entropy(t) for t in texts])))
+    return out
+
+
 def evaluate(model, tok, cases: list[dict], generation: bool = False, gen_tokens: int = 100,
              seed: int = 0, params: dict | None = None, max_tokens: int = 4096) -> pd.DataFrame:
     """Columns: case_id, metric, value, then one column per entry of ``params``. Cases are
@@ -28,11 +37,7 @@ def evaluate(model, tok, cases: list[dict], generation: bool = False, gen_tokens
     check_cases(cases)
     wide = probe_scores(model, tok, cases, max_tokens=max_tokens)
     if generation:
-        ge = []
-        for c in cases:
-            texts = generate(model, tok, _generation_prompts(c), max_new_tokens=gen_tokens, seed=seed)
-            ge.append(100 * np.mean([generation_entropy(t) for t in texts]))
-        wide["GE"] = ge
+        wide["GE"] = generation_scores(model, tok, cases, gen_tokens, seed)
     wide["RS"] = np.nan      # needs CounterFact's attribute snippets and IDF files: missing
     long = wide.melt(id_vars="case_id", var_name="metric", value_name="value")
     for k, v in (params or {}).items():

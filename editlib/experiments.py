@@ -152,14 +152,12 @@ def _weight_drift(model, editor: Editor, originals: dict[str, torch.Tensor]) -> 
 
 
 def _general_ability(model, tok, windows, ge_cases, gen_tokens: int, seed: int) -> dict:
-    from .evaluate import _generation_prompts
-    from .metrics.generation import generate, generation_entropy
+    from .evaluate import generation_scores
     from .metrics.perplexity import perplexity
 
     out = {"perplexity": perplexity(model, tok, windows)}
     if ge_cases:
-        texts = [t for c in ge_cases for t in generate(model, tok, _generation_prompts(c), gen_tokens, seed=seed)]
-        out["GE"] = 100 * float(np.mean([generation_entropy(t) for t in texts]))
+        out["GE"] = float(np.mean(generation_scores(model, tok, ge_cases, gen_tokens, seed)))
     return out
 
 

@@ -128,22 +128,27 @@ ROME_ORIGINAL = {"value_site": "rewrite", "key_average": "uniform", "clamp_norm_
                  "context_template_lengths": ((5, 10), (10, 10)), "v_num_grad_steps": 20}
 
 
-def _against_c0(diag: dict, delta, cov, preserved) -> dict:
-    """Report the preservation cost against C0 itself, and the cost on earlier edits' keys."""
-    d, c = delta.double(), cov.to(delta.device).double()
-    diag["preservation_cost"] = float(torch.trace(d @ c @ d.T))
-    diag["preserved_edits_cost"] = float(torch.trace(d @ preserved.to(d.device).double() @ d.T)) \
-        if preserved is not None else 0.0
+def _split_preservation(diag: dict, delta, preserved, lam: float = 1.0, gamma: float = 0.0, cov=None) -> dict:
+    """The solver reported tr(Δ C Δᵀ) for the C it solved with, C = λC0 + γ K_pK_pᵀ: report
+    the cost against C0 itself, tr(ΔC0Δᵀ) = (tr(ΔCΔᵀ) − γ‖ΔK_p‖²)/λ (computed from ``cov``
+    when λ = 0), and ‖ΔK_p‖² (the cost on earlier edits' keys; 0 before any)."""
+    d = delta.double()
+    kept = float(torch.trace(d @ preserved.to(d.device).double() @ d.T)) if preserved is not None else 0.0
+    if lam:
+        diag["preservation_cost"] = (diag["preservation_cost"] - gamma * kept) / lam
+    else:
+        diag["preservation_cost"] = float(torch.trace(d @ cov.to(d.device).double() @ d.T))
+    diag["preserved_edits_cost"] = kept
     return diag
 
 
 def _memit(keys, resid, cov, cfg: MemitConfig, preserved=None, prepared=None):
     if preserved is None or cfg.preserve_edits == 0:
         delta, diag = solvers.memit(keys, resid, cov, cfg.mom2_update_weight)
-    else:
-        c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, cfg.preserve_edits)   # λC0 + γK_pK_pᵀ
-        delta, diag = solvers.memit(keys, resid, c, 1.0)
-    return delta, _against_c0(diag, delta, cov, preserved)
+        return delta, _split_preservation(diag, delta, preserved)
+    c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, cfg.preserve_edits)   # λC0 + γK_pK_pᵀ
+    delta, diag = solvers.memit(keys, resid, c, 1.0)
+    return delta, _split_preservation(diag, delta, preserved, cfg.mom2_update_weight, cfg.preserve_edits, cov)
 
 
 def _emmet(keys, resid, cov, cfg: EmmetConfig, preserved=None, prepared=None):
@@ -151,7 +156,7 @@ def _emmet(keys, resid, cov, cfg: EmmetConfig, preserved=None, prepared=None):
     gamma = cfg.preserve_edits if preserved is not None else 0.0
     c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, gamma)
     delta, diag = solvers.emmet(keys, resid, c, mu)
-    return delta, {**_against_c0(diag, delta, cov, preserved), "mu": mu}
+    return delta, {**_split_preservation(diag, delta, preserved, cfg.mom2_update_weight, gamma), "mu": mu}
 
 
 def _null_space(cov, cfg: AlphaEditConfig):
@@ -161,7 +166,7 @@ def _null_space(cov, cfg: AlphaEditConfig):
 def _alphaedit(keys, resid, cov, cfg: AlphaEditConfig, preserved=None, prepared=None):
     projection, rank = prepared if prepared is not None else _null_space(cov, cfg)
     delta, diag = solvers.alphaedit(keys, resid, cov, projection.to(keys.device), preserved, cfg.alpha)
-    return delta, {**_against_c0(diag, delta, cov, preserved), "projection_rank": rank}
+    return delta, {**_split_preservation(diag, delta, preserved), "projection_rank": rank}
 
 
 METHODS: dict[str, Method] = {

@@ -248,12 +248,17 @@ def _groups(chunks: list[list[int]], prompts, group_tokens: int) -> list[list[li
     return groups
 
 
+def plan_groups(tok, requests: list[EditRequest], templates: list[str], s: ZSettings):
+    """(prompts per fact, groups of chunks of fact indices): how z will batch ``requests``."""
+    prompts = _prompts(tok, requests, templates, s.fact_token)
+    return prompts, _groups(list(_chunks(range(len(requests)), prompts, s.max_tokens)), prompts, s.group_tokens)
+
+
 def z_groups(model, tok, arch: Architecture, requests: list[EditRequest], layer: int,
              templates: list[str], s: ZSettings = ZSettings(), progress: bool = True):
     """Target values group by group: yields ``(indices, Z (n, d) float32, info)`` for each
     group of facts (indices into ``requests``) as soon as it is done."""
-    prompts = _prompts(tok, requests, templates, s.fact_token)
-    groups = _groups(list(_chunks(range(len(requests)), prompts, s.max_tokens)), prompts, s.group_tokens)
+    prompts, groups = plan_groups(tok, requests, templates, s)
     bar = tqdm(total=len(groups) * s.v_num_grad_steps, disable=not progress, leave=False,
                desc=f"z @ layer {layer} ({len(requests)} facts, {len(groups)} group{'s' * (len(groups) > 1)})")
     for group in groups:

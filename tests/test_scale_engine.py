@@ -59,8 +59,7 @@ def test_z_in_groups_equals_z_in_one_group(llama):
     s = ZSettings(v_num_grad_steps=6, v_early_stop_loss=thr, max_tokens=64)
     z_one, info_one = compute_z(model, tok, arch, reqs, 2, TEMPLATES, s, progress=False)
     s.group_tokens = 100
-    prompts = values_mod._prompts(tok, reqs, TEMPLATES, s.fact_token)
-    assert len(values_mod._groups(list(values_mod._chunks(range(12), prompts, 64)), prompts, 100)) > 2
+    assert len(values_mod.plan_groups(tok, reqs, TEMPLATES, s)[1]) > 2
     z_grp, info_grp = compute_z(model, tok, arch, reqs, 2, TEMPLATES, s, progress=False)
     torch.testing.assert_close(z_grp, z_one, rtol=1e-6, atol=1e-6)
     assert info_grp["steps"] == info_one["steps"]
