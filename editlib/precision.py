@@ -12,8 +12,8 @@ parameters, the log-probabilities of the loss are float32 (autocast's policy for
 - ``"tf32"``: float32 storage, TensorFloat-32 tensor-core matmuls on CUDA (no-op on CPU);
 - ``"bfloat16"`` / ``"float16"``: autocast of the matmuls (and TF32 for those autocast
   leaves in float32, on CUDA). On a CPU, attention then uses PyTorch's math kernel: the
-  fused CPU kernel's backward is about 5× slower in bfloat16 than in float32 (measured on
-  SmolLM2's z), the math kernel runs it as plain bfloat16 matmuls.
+  fused CPU kernel's backward is about 5× slower in bfloat16 than in float32 (a development
+  profile of SmolLM2's z, no script kept), the math kernel runs it as plain bfloat16 matmuls.
 """
 from __future__ import annotations
 
