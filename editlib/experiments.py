@@ -78,14 +78,21 @@ def edit_plan(n_cases: int, batch_size: int, scored: int | None = None) -> list[
     return plan
 
 
+def _ge_count(generation: bool | int, start: int, k: int) -> bool | int:
+    """GE for the cases start..start+k when ``generation`` asks for it on every case (True)
+    or on the first n cases of the list (a number)."""
+    return generation if isinstance(generation, bool) else max(0, min(int(generation) - start, k))
+
+
 def batch_edits(model, tok, cases, settings: list[Setting], batch_sizes=(1,), model_name: str = "",
-                dataset: str = "", seed: int = 0, generation: bool = False, gen_tokens: int = 40,
+                dataset: str = "", seed: int = 0, generation: bool | int = False, gen_tokens: int = 40,
                 preset: str | None = None, scored: int | None = None):
     """Edit the cases in consecutive batches of each size (batch size 1 = single edits),
     restoring the model after each batch, and score each batch's cases on the edited
     model. With ``scored``, each batch size edits only as many batches as it takes to
     score that many facts, and scores the first facts of each (a large batch is still
-    written whole; scoring is what a sample saves). Every fact's z is computed once, in
+    written whole; scoring is what a sample saves). ``generation``: GE on every scored case
+    (True) or on the first n cases of ``cases`` (a number: sampling is the slow part). Every fact's z is computed once, in
     one batch, and reused across settings that share a layer and across batch sizes
     (disk cache). Returns (metrics, diagnostics)."""
     metrics, diags = [], []
@@ -105,7 +112,7 @@ def batch_edits(model, tok, cases, settings: list[Setting], batch_sizes=(1,), mo
                 ids = [c["case_id"] for c in cases[start:start + b]]
                 try:
                     with editor.edited(reqs[start:start + b]) as result:
-                        m = evaluate(model, tok, cases[start:start + k], generation=generation,
+                        m = evaluate(model, tok, cases[start:start + k], generation=_ge_count(generation, start, k),
                                      gen_tokens=gen_tokens, seed=seed, params={**params, "batch_size": b})
                 except SingularSystemError as e:       # e.g. EMMET with μ = 0 at a large batch
                     diags.append({**params, "batch_size": b, "error": str(e), "case_ids": str(ids)})

@@ -4,7 +4,8 @@ parameters change, and ``-p NAME VALUE`` still overrides any of them.
 
 - ``tiny``: seconds per notebook, for CI (checks that every cell runs and writes its outputs).
 - ``quick``: the notebooks' own defaults; the CPU default, ≤ 30 min for both small models.
-- ``paper``: sized so that each finding is resolved: ≥ 200 single-edit cases in 01/02; in 03,
+- ``paper``: sized so that each finding is resolved: ≥ 200 single-edit cases in 01/02 (GE, which
+  needs sampling after every edit, on the first 50 of 01's); in 03,
   batches from 1 to past the model's key width d_k with ≥ 64 scored facts per size; in 04,
   3,000 sequential edits (30 batches of 100); CounterFact cases from the report split.
   Minutes per model on a GPU, hours on a 2-core CPU.
@@ -58,7 +59,7 @@ PROFILES = {p.name: p for p in [
                      "100 sequential edits"),
     Profile("paper", "the findings resolved: 200 single edits; batches past d_k, 64 scored per size",
             notebooks={"*": {"dataset": "counterfact_simple", "split": "eval"},
-                       "01": {"n_cases": 200, "gen_tokens": 40},
+                       "01": {"n_cases": 200, "generation": 50, "gen_tokens": 40},
                        "02": {"n_cases": 200},
                        "03": {"n_cases": 3072, "batch_sizes": _batches_to(3072), "scored": 64,
                               "edit_overrides": LIGHT_Z,
