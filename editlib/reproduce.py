@@ -35,6 +35,16 @@ def _value(text: str):
         return text
 
 
+def _plain(value):
+    """Tuples as lists, recursively: papermill writes a tuple into the notebook as its
+    string, so ``-p settings_spec "[('MEMIT', 'memit', {})]"`` would arrive as strings."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def default_out(profile: str = "quick") -> Path:
     return ROOT / "figures" / get_profile(profile).out_subdir
 
@@ -59,7 +69,8 @@ def run(models=DEFAULT_MODELS, notebooks=tuple(NOTEBOOKS), out_dir: Path | None 
             key = next((k for k, v in NOTEBOOKS.items() if v == name), key)     # "03_emmet_batch_size" -> "03"
             src = notebook_dir / f"{name}.ipynb"
             dst = out_dir / "executed" / f"{name}_{slug(model)}.ipynb"
-            params = {"model": model, "out_dir": str(out_dir), **prof.parameters(key, model), **(parameters or {})}
+            params = _plain({"model": model, "out_dir": str(out_dir), **prof.parameters(key, model),
+                             **(parameters or {})})
             t0 = time.time()
             logging.info("running %s on %s (%s profile)", name, model, prof.name)
             pm.execute_notebook(str(src), str(dst), parameters=params, cwd=str(notebook_dir),

@@ -78,6 +78,20 @@ def test_run_merges_profile_then_overrides(monkeypatch, tmp_path):
     assert os.environ["EDITLIB_DATA"] == str((tmp_path / "../data").resolve())
 
 
+def test_tuple_parameters_reach_the_notebook_as_lists(monkeypatch, tmp_path):
+    """papermill writes a tuple as its string: -p settings_spec "[('MEMIT', 'memit', {})]"
+    must arrive as lists that the notebook can unpack."""
+    import papermill
+
+    seen = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, parameters, **kw: seen.append(parameters))
+    value = reproduce._value("[('MEMIT', 'memit', {'mu': (0.0,)})]")
+    reproduce.run(["smollm2-135m"], ["04"], tmp_path, {"settings_spec": value}, profile="tiny")
+    assert seen[0]["settings_spec"] == [["MEMIT", "memit", {"mu": [0.0]}]]
+    from papermill.translators import PythonTranslator
+    assert "'MEMIT'" not in PythonTranslator.translate(seen[0]["settings_spec"])   # not a quoted tuple
+
+
 def _subjects(cases):
     return {c["requested_rewrite"]["subject"].strip().lower() for c in cases}
 
