@@ -1,0 +1,56 @@
+"""A notebook run split by settings into shards, merged back: the tables are the
+concatenation, the figures are drawn again, and shards that cannot belong together are
+refused."""
+import pandas as pd
+import pytest
+
+from editlib import shards
+
+
+def _shard(folder, settings, model="smollm2-135m", batch_size=2):
+    folder.mkdir(parents=True)
+    rows, traj = [], []
+    for s in settings:
+        traj.append({"model": model, "dataset": "d", "seed": 0, "batch_size": batch_size, "setting": s,
+                     "n_edits": 0, "perplexity": 30.0, "weight_drift": 0.0, "wall_s": 1.0})
+        for n in (2, 4):
+            traj.append({**traj[0], "setting": s, "n_edits": n, "perplexity": 30.0 + n, "weight_drift": float(n),
+                         "update_norm": 1.0})
+            for scope in ("batch", "retention"):
+                for case, value in ((1, 100.0), (2, 0.0)):
+                    for metric in ("ES", "PS", "NS", "EM"):
+                        rows.append({"case_id": case, "metric": metric, "value": value, "model": model,
+                                     "dataset": "d", "seed": 0, "setting": s, "batch_size": batch_size,
+                                     "n_edits": n, "scope": scope, "wall_s": 2.0})
+    pd.DataFrame(rows).to_csv(folder / "04_sequential_editing_m.csv", index=False)
+    pd.DataFrame(traj).to_csv(folder / "04_sequential_editing_m_trajectory.csv", index=False)
+    (folder / "executed").mkdir()
+    (folder / "executed" / "04_sequential_editing_m.ipynb").write_text("{}")
+    return folder
+
+
+def test_merge_concatenates_tables_and_redraws_the_figure(tmp_path):
+    a = _shard(tmp_path / "04a", ["MEMIT", "EMMET"])
+    b = _shard(tmp_path / "04b", ["AlphaEdit"])
+    written = shards.merge(tmp_path / "out", [a, b])
+    merged = pd.read_csv(tmp_path / "out" / "04_sequential_editing_m.csv")
+    parts = [pd.read_csv(s / "04_sequential_editing_m.csv") for s in (a, b)]
+    assert len(merged) == sum(map(len, parts))
+    assert list(dict.fromkeys(merged.setting)) == ["MEMIT", "EMMET", "AlphaEdit"]
+    traj = pd.read_csv(tmp_path / "out" / "04_sequential_editing_m_trajectory.csv")
+    assert set(traj.setting) == {"MEMIT", "EMMET", "AlphaEdit"}
+    names = {p.name for p in written}
+    assert {"04_sequential_editing_m_curves.png", "04_sequential_editing_m_curves.svg",
+            "04_sequential_editing_m_04a.ipynb", "04_sequential_editing_m_04b.ipynb"} <= names
+
+
+def test_merge_refuses_shards_that_do_not_belong_together(tmp_path):
+    a = _shard(tmp_path / "a", ["MEMIT"])
+    with pytest.raises(ValueError, match="differ in model"):
+        shards.merge(tmp_path / "out", [a, _shard(tmp_path / "b", ["EMMET"], model="gemma3-270m")])
+    with pytest.raises(ValueError, match="differ in batch_size"):
+        shards.merge(tmp_path / "out", [a, _shard(tmp_path / "c", ["EMMET"], batch_size=4)])
+    with pytest.raises(ValueError, match="repeat the setting"):
+        shards.merge(tmp_path / "out", [a, _shard(tmp_path / "d", ["MEMIT"])])
+    with pytest.raises(FileNotFoundError):
+        shards.merge(tmp_path / "out", [tmp_path / "empty"])
