@@ -13,9 +13,24 @@ import pandas as pd
 
 from .evaluate import interval_table
 
-GROUPS = {"01_objectives": (["setting"], ("ES", "PS", "NS", "S", "EM", "NM", "GE")),
-          "02_edit_distribution": (["method", "mode"], ("ES", "PS", "NS", "S", "EM", "NM")),
-          "03_emmet_batch_size": (["setting", "batch_size"], ("S", "EM", "NS"))}
+def _after_last_batch(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["n_edits"] == table["n_edits"].max()]
+
+
+# notebook -> (grouping, metrics, the rows a table shows)
+GROUPS = {"01_objectives": (["setting"], ("ES", "PS", "NS", "S", "EM", "NM", "GE"), None),
+          "02_edit_distribution": (["method", "mode"], ("ES", "PS", "NS", "S", "EM", "NM"), None),
+          "03_emmet_batch_size": (["setting", "batch_size"], ("S", "EM", "NS"), None),
+          "04_sequential_editing": (["setting", "scope"], ("ES", "PS", "NS", "EM", "NM"), _after_last_batch)}
+SIDE_TABLES = ("_diagnostics", "_conditioning", "_trajectory")
+
+
+def tables(folder: Path, notebook: str) -> list[tuple[str, Path]]:
+    """(name, path) of a notebook's main tables in a folder: ``.csv``, or ``.csv.gz`` for the
+    large ones kept compressed."""
+    found = [(p.name.removesuffix(".gz").removesuffix(".csv"), p) for pattern in ("*.csv", "*.csv.gz")
+             for p in folder.glob(f"{notebook}_{pattern}")]
+    return sorted((n, p) for n, p in found if not n.endswith(SIDE_TABLES))
 
 
 def markdown(df: pd.DataFrame) -> str:
@@ -34,13 +49,12 @@ def run_line(table: pd.DataFrame) -> str:
 
 def notebook_tables(folder: Path) -> list[str]:
     out = []
-    for name, (by, metrics) in GROUPS.items():
-        for path in sorted(folder.glob(f"{name}_*.csv")):
-            if path.stem.endswith(("_diagnostics", "_conditioning")):
-                continue
+    for notebook, (by, metrics, select) in GROUPS.items():
+        for name, path in tables(folder, notebook):
             table = pd.read_csv(path)
-            out.append(f"**{path.stem}** ({run_line(table)})\n\n" + markdown(interval_table(table, by, metrics)))
-            diags = path.with_name(path.stem + "_diagnostics.csv")
+            shown = select(table) if select else table
+            out.append(f"**{name}** ({run_line(table)})\n\n" + markdown(interval_table(shown, by, metrics)))
+            diags = path.with_name(name + "_diagnostics.csv")
             if diags.exists() and "error" in (d := pd.read_csv(diags)):
                 refused = d[d["error"].notna()][["setting", "batch_size", "error"]]
                 if len(refused):

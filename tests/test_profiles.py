@@ -131,3 +131,16 @@ def test_report_prints_interval_tables_and_refused_solves(tmp_path):
     assert "profile paper; hardware CPU: x, 2 cores; notebook wall time 12 s" in table
     assert "| EMMET | 4 | 75.0 [" in table and "| 50.0 [0.0, 100.0] |" in table    # S = H(100, 100, 50); NS clipped
     assert "| EMMET (μ = 0) | 8 | singular |" in refused
+
+
+def test_report_reads_compressed_sequential_tables_at_the_last_batch(tmp_path):
+    from editlib.report import notebook_tables
+
+    rows = [{"case_id": c, "metric": "ES", "value": v, "setting": "MEMIT", "scope": "retention", "n_edits": n,
+             "profile": "paper", "hardware": "NVIDIA H100 80GB HBM3", "wall_s": 300.0}
+            for n, values in ((100, (100.0, 100.0)), (200, (100.0, 0.0))) for c, v in enumerate(values)]
+    pd.DataFrame(rows).to_csv(tmp_path / "04_sequential_editing_m.csv.gz", index=False)
+    pd.DataFrame([{"setting": "MEMIT", "n_edits": 200}]).to_csv(tmp_path / "04_sequential_editing_m_trajectory.csv")
+    (table,) = notebook_tables(tmp_path)
+    assert table.startswith("**04_sequential_editing_m** (profile paper; hardware NVIDIA H100 80GB HBM3")
+    assert "| MEMIT | retention | 50.0 [" in table         # n_edits 200 only, not the mean over both batches
