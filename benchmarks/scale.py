@@ -15,7 +15,8 @@ edit path (z + keys + solve) for one batch. Peak memory is the CUDA allocator's 
 and the process's peak resident set (VmHWM, reset before each measurement) on a CPU.
 
 The tokenizer is SmolLM2's (its ids fit every vocabulary here once Llama-2's 32,000 is raised
-to SmolLM2's 49,152, which the table says); ``--tiny`` uses editlib's tiny test tokenizer.
+to SmolLM2's 49,152, which the table says; ``--tokenizer`` reads a saved copy of it where the
+package is absent); ``--tiny`` uses editlib's tiny test tokenizer.
 Facts are the embedded CounterFact-format cases (no data directory needed).
 """
 import argparse
@@ -228,6 +229,9 @@ def main():
     ap.add_argument("--group-tokens", type=int, default=None,
                     help="z's memory budget (default: the library's 16,384; tiny: 1,024, so groups form)")
     ap.add_argument("--batch", type=int, default=None, help="edit-path batch (default 256; tiny: 16)")
+    ap.add_argument("--tokenizer", default=None,
+                    help="a saved tokenizer folder for the random shapes (default: SmolLM2's, from its package)")
+    ap.add_argument("--dataset", default="embedded", help="the facts edited (embedded, counterfact_simple, ...)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args()
@@ -242,13 +246,17 @@ def main():
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if all(m in REAL for m in a.models):
         tok = None                                             # each real model brings its own
+    elif a.tokenizer:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(a.tokenizer)
     elif a.tiny:
         from editlib.testing import tiny_tokenizer
 
         tok = tiny_tokenizer()
     else:
         _, tok = load_model("smollm2-135m", device="cpu")
-    cases = load_cases("embedded", n=max(a.facts + [a.batch]), split="all")
+    cases = load_cases(a.dataset, n=max(a.facts + [a.batch]), split="all")
     if a.corpus == "auto" and find_data_file(WIKITEXT_FILE) is None:
         a.corpus = facts_corpus()
     requests = [EditRequest.from_dict(c) for c in cases]
