@@ -107,6 +107,34 @@ def test_evaluate_is_long_format_with_params_and_missing_rs(tiny):
     assert again.set_index("metric").loc["GE", "value"] == df.set_index("metric").loc["GE", "value"]  # seeded
 
 
+def test_generation_on_the_first_n_cases_only(tiny):
+    """generation=n: GE for the first n cases, NaN for the rest; the prompts of several
+    cases sampled in one call give each case the mean over its own texts."""
+    from editlib.evaluate import _generation_prompts, generation_scores
+    from editlib.metrics.generation import generate, generation_entropy
+
+    model, tok = tiny
+    cases = [CASE, {**CASE, "case_id": 8}, {**CASE, "case_id": 9}]
+    df = evaluate(model, tok, cases, generation=2, gen_tokens=5)
+    ge = df[df.metric == "GE"].set_index("case_id")["value"]
+    assert ge.notna().tolist() == [True, True, False]
+    prompts = _generation_prompts(CASE)
+    texts = generate(model, tok, prompts * 2, max_new_tokens=5)      # both cases in one call
+    n = len(prompts)
+    by_hand = [100 * sum(map(generation_entropy, t)) / n for t in (texts[:n], texts[n:])]
+    assert generation_scores(model, tok, cases[:2], gen_tokens=5) == pytest.approx(by_hand)
+    assert ge.iloc[:2].tolist() == pytest.approx(by_hand)
+    assert "GE" not in set(evaluate(model, tok, cases, generation=0).metric)
+
+
+def test_batch_edits_asks_for_ge_on_the_first_n_cases_of_the_list():
+    from editlib.experiments import _ge_count
+
+    assert [_ge_count(50, start, 1) for start in (0, 49, 50, 199)] == [1, 1, 0, 0]   # single edits
+    assert _ge_count(3, 2, 4) == 1 and _ge_count(3, 0, 4) == 3                        # a batch straddling n
+    assert _ge_count(True, 5, 3) is True and _ge_count(False, 0, 3) is False
+
+
 # ------------------------------------------------------------------ loading
 
 def test_shared_counterfact_subset_loads_and_subsets_deterministically():
