@@ -1,13 +1,18 @@
-"""Choose EMMET's ridge μ for a small model on the tuning split, as λ and the layer are
-chosen: EMMET batch edits for each μ on a grid (MEMIT at the preset's λ as reference) at
-batch sizes up to the split's size, with the lighter z budget of notebook 03.
+"""Choose a ridge for a small model on the tuning split, as λ and the layer are chosen:
+batch edits for each value on a grid (MEMIT at the preset's λ as reference) at batch sizes
+up to the split's size, with the lighter z budget of notebook 03.
 
-    python benchmarks/ridge_sweep.py --model gemma3-270m --mus 0 0.01 0.03 0.1 0.3 --batches 1 16 64
+    python benchmarks/ridge_sweep.py --model gemma3-270m --values 0 0.01 0.03 0.1 0.3 --batches 1 16 64
+    python benchmarks/ridge_sweep.py --model gemma3-270m --method alphaedit --values 0.1 1 10 100
 
-EMMET solves (Kᵀ(λC0)⁻¹K + μI) — μ is relative to C0 scaled by λ, as in the authors' code
-and the presets — so μ = 0.1 means different things on models whose kᵀ(λC0)⁻¹k differ. Rule:
-the highest S at the largest batch, ties (within 0.5) broken by EM. Writes the table as CSV
-(default figures/tuning/ridge_sweep_<model>.csv).
+- EMMET's μ (``--method emmet``, the default): EMMET solves (Kᵀ(λC0)⁻¹K + μI) — μ is
+  relative to C0 scaled by λ, as in the authors' code and the presets — so μ = 0.1 means
+  different things on models whose kᵀ(λC0)⁻¹k differ.
+- AlphaEdit's α (``--method alphaedit``): Δ = R Kᵀ P (K Kᵀ P + α I)⁻¹ — α is absolute,
+  weighed against K Kᵀ, so a model with small keys needs a small α.
+
+Rule: the highest S at the largest batch, ties (within 0.5) broken by EM. Writes the table
+as CSV (default figures/tuning/<ridge>_sweep_<model>.csv: ridge_sweep for μ, alpha_sweep for α).
 """
 import argparse
 from pathlib import Path
@@ -20,11 +25,15 @@ from editlib.experiments import Setting, batch_edits, save_table
 from editlib.models import load_model
 from editlib.profiles import LIGHT_Z
 
+RIDGES = {"emmet": ("mu", "μ", "ridge_sweep", [0.0, 0.01, 0.03, 0.1, 0.3]),
+          "alphaedit": ("alpha", "α", "alpha_sweep", [0.1, 1.0, 10.0, 100.0])}
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--mus", type=float, nargs="+", default=[0.0, 0.01, 0.03, 0.1, 0.3])
+    ap.add_argument("--method", default="emmet", choices=sorted(RIDGES))
+    ap.add_argument("--values", "--mus", type=float, nargs="+", default=None, help="the ridge's grid")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
     ap.add_argument("--n", type=int, default=TUNE_SIZE)
     ap.add_argument("--dataset", default="counterfact_simple")
@@ -32,22 +41,26 @@ def main():
     ap.add_argument("--split", default="tune", choices=SPLITS)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    field, symbol, stem, grid = RIDGES[a.method]
     torch.manual_seed(a.seed)
     model, tok = load_model(a.model)
     cases = load_cases(a.dataset, n=a.n, seed=a.seed, split=a.split)
-    mus = {f"emmet μ={mu:g}": mu for mu in a.mus}
+    values = {f"{a.method} {symbol}={v:g}": v for v in (a.values or grid)}
     settings = [Setting("memit", "memit", "single", LIGHT_Z)] + [
-        Setting(label, "emmet", "single", {**LIGHT_Z, "mu": mu}) for label, mu in mus.items()]
-    metrics, _ = batch_edits(model, tok, cases, settings, a.batches, a.model, a.dataset, a.seed)
-    metrics = metrics.assign(mu=metrics["setting"].map(mus), split=a.split, tune_seed=TUNE_SEED, tune_size=TUNE_SIZE)
+        Setting(label, a.method, "single", {**LIGHT_Z, field: v}) for label, v in values.items()]
+    metrics, diags = batch_edits(model, tok, cases, settings, a.batches, a.model, a.dataset, a.seed)
+    metrics = metrics.assign(**{field: metrics["setting"].map(values)}, split=a.split, tune_seed=TUNE_SEED,
+                             tune_size=TUNE_SIZE)
     print(f"{a.model}: batch edits at the preset's single layer, {a.n} {a.dataset} cases of the {a.split!r} "
           f"split (seed {a.seed}), z with {LIGHT_Z}")
     print(interval_table(metrics, ["setting", "batch_size"], ("ES", "PS", "NS", "S", "EM", "NM")).to_string())
+    if "projection_rank" in diags:
+        print("rank of P:", sorted(diags["projection_rank"].dropna().astype(int).unique()))
     s = summarize(metrics[metrics.batch_size == max(a.batches)], ["setting"]).pivot_table(
-        index="setting", columns="metric", values="mean").loc[list(mus)]
+        index="setting", columns="metric", values="mean").loc[list(values)]
     best = s[s["S"] >= s["S"].max() - 0.5]["EM"].idxmax()
-    print(f"chosen at batch {max(a.batches)} (highest S, ties by EM): μ = {mus[best]:g}")
-    out = Path(a.out or f"figures/tuning/ridge_sweep_{a.model}.csv")
+    print(f"chosen at batch {max(a.batches)} (highest S, ties by EM): {symbol} = {values[best]:g}")
+    out = Path(a.out or f"figures/tuning/{stem}_{a.model}.csv")
     save_table(metrics, out.parent, out.stem)
 
 
