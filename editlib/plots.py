@@ -194,3 +194,13 @@ def sequential_lines(metrics: pd.DataFrame, trajectory: pd.DataFrame, title: str
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def sequential_figure(metrics: pd.DataFrame, trajectory: pd.DataFrame, order=None):
+    """:func:`sequential_lines` titled from the tables themselves (model, batches, facts):
+    what notebook 04 draws, and what a merge of its shards draws again."""
+    model, dataset = metrics["model"].iloc[0], metrics["dataset"].iloc[0]
+    size = int(metrics["batch_size"].iloc[0])
+    n = int(metrics["n_edits"].max()) // size
+    return sequential_lines(metrics, trajectory, order=order or list(dict.fromkeys(trajectory["setting"])),
+                            title=f"{model}: {n} batches of {size} written one after another ({dataset} facts)")

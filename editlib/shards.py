@@ -26,13 +26,7 @@ SAME = ("model", "dataset", "seed", "profile", "split", "batch_size")    # must 
 
 
 def _sequential_figures(tables: dict[str, pd.DataFrame], out_dir: Path, stem: str) -> list[Path]:
-    metrics, trajectory = tables[stem], tables[f"{stem}_trajectory"]
-    order = list(dict.fromkeys(trajectory["setting"]))
-    model, dataset = metrics["model"].iloc[0], metrics["dataset"].iloc[0]
-    size = int(metrics["batch_size"].iloc[0])
-    n = int(metrics["n_edits"].max()) // size
-    fig = plots.sequential_lines(metrics, trajectory, order=order,
-                                 title=f"{model}: {n} batches of {size} written one after another ({dataset} facts)")
+    fig = plots.sequential_figure(tables[stem], tables[f"{stem}_trajectory"])
     return plots.save(fig, out_dir, f"{stem}_curves")
 
 
