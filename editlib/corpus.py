@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from .config import atomic_write_json, cache_dir, data_dirs, load_cached, seeded, stable_key
 from .errors import HyperparameterError
+from .models import input_device, model_devices
 from .prompts import encode_left
 
 WIKITEXT_FILE = "wikitext2_valid.txt"
@@ -68,7 +69,7 @@ def _samples_identity(model, tok, n_tokens: int, seed: int, length: int = SAMPLE
 
     return {"source": "model-samples", "weights": weights_fingerprint(model), "tokenizer": tokenizer_fingerprint(tok),
             "n_docs": -(-n_tokens // length), "length": length, "seed": seed, "top_k": 40,
-            "device": next(model.parameters()).device.type}
+            "device": input_device(model).type}
 
 
 def model_samples(model, tok, n_tokens: int = 20_000, length: int = SAMPLE_LENGTH, seed: int = 0,
@@ -81,10 +82,10 @@ def model_samples(model, tok, n_tokens: int = 20_000, length: int = SAMPLE_LENGT
     cached = load_cached(path, check=lambda d: isinstance(d, list) and len(d) == n_docs)
     if cached is not None:
         return cached
-    device = next(model.parameters()).device
+    device = input_device(model)
     starts = ["The", "In", "A", "It", "He", "She", "This", "On", "After", "When", "There", "According to"]
     docs = []
-    with seeded(seed, device):
+    with seeded(seed, model_devices(model)):
         for i in tqdm(range(0, n_docs, batch), desc="sampling a corpus from the model", leave=False):
             prompts = [starts[(i + j) % len(starts)] for j in range(min(batch, n_docs - i))]
             enc = encode_left(tok, prompts, device)

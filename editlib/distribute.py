@@ -23,7 +23,8 @@ def distribute(layers: list[int], z: torch.Tensor,
     n = len(layers)
     for i, layer in enumerate(tqdm(layers, desc="solving per layer", disable=not progress or n == 1, leave=False)):
         keys = keys_at(layer)                                 # (d_k, B) on the current model
-        resid = (z - values_at_last()) / (n - i)              # (d_v, B)
+        h = values_at_last()                                  # on the last layer's device
+        resid = (z.to(h.device) - h) / (n - i)                # (d_v, B)
         delta, diag = solve(layer, keys, resid)
         apply(layer, delta)
         out.append((layer, delta, {**diag, "layer": layer, "share": 1.0 / (n - i)}))

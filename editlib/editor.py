@@ -26,7 +26,7 @@ from .fingerprint import model_identity, shape_slug, tokenizer_fingerprint, weig
 from .hparams import EditHparams, get_method, load_preset, preset_for_identity, split_overrides
 from .keys import compute_keys, site_values, template_keys, template_mean
 from .ledger import ledger
-from .models import as_w, check_layers, context_length, get_architecture
+from .models import as_w, check_layers, check_resident, context_length, get_architecture, input_device
 from .prompts import encode, target_ids
 from .requests import EditRequest, as_requests, check_finite
 from .stats import second_moments
@@ -90,6 +90,7 @@ class Editor:
             self.hparams = EditHparams(layers=list(layers), **{**self.method.conventions, **hp_over})
             self.config = self.method.config_cls(**cfg_over)
         self.hparams.layers = check_layers(model, self.hparams.layers)
+        check_resident(model, self.arch, self.hparams.layers)
         self.arch = self._with_value_site(self.arch, self.hparams.value_site)
         resolve_corpus(self.hparams.mom2_dataset, model, tok, n_tokens=self.hparams.mom2_n_tokens)  # usable?
         self.use_cache, self.progress = use_cache, progress
@@ -207,7 +208,7 @@ class Editor:
                         atomic_save({"z": z[i], "info": per_fact[i]}, paths[i])
                     per_fact[i]["cached"] = False
         info = {k: [f.get(k) for f in per_fact] for k in per_fact[0]}
-        device = next(self.model.parameters()).device
+        device = input_device(self.model)
         return torch.stack(z).to(device), info
 
     # ---------------------------------------------------------------- editing
@@ -250,6 +251,7 @@ class Editor:
 
         def solve(layer, keys, resid):
             extra = (plain[layer],) if self.method.plain_key else ()
+            resid = resid.to(keys.device)                   # under a device_map, the last layer may be elsewhere
             cov = covs[layer].to(keys.device)
             if self.method.prepare is not None and layer not in self._prepared:
                 self._prepared[layer] = self.method.prepare(cov, self.config)

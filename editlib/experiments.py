@@ -3,6 +3,7 @@ every row carries the model, method, layers, seed and hyperparameters that produ
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,7 @@ from .config import file_safe
 from .editor import Editor
 from .evaluate import evaluate
 from .keys import compute_keys
+from .models import model_devices
 from .requests import EditRequest
 from .solvers import SingularSystemError
 
@@ -288,7 +290,8 @@ class RunRecord:
     def start(cls, profile: str, split: str, model) -> RunRecord:
         import time
 
-        return cls(profile, split, hardware(next(model.parameters()).device), time.time())
+        names = Counter(hardware(d) for d in model_devices(model))         # several under a device_map
+        return cls(profile, split, " + ".join(n if k == 1 else f"{k} × {n}" for n, k in names.items()), time.time())
 
     def columns(self) -> dict:
         import time

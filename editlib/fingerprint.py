@@ -58,8 +58,20 @@ def weights_fingerprint(model: nn.Module, upto_layer: int | None = None, arch=No
             layer = _block_index(name, arch.block)
             if layer is not None and layer > upto_layer:
                 continue
-        _tensor_digest(h, name, t)
+        _tensor_digest(h, name, _resident(model, name, t))
     return h.hexdigest()[:20]
+
+
+def _resident(model: nn.Module, name: str, t: torch.Tensor) -> torch.Tensor:
+    """The tensor's values: an offloaded one (on "meta" under a device_map) is read from
+    the copy accelerate streams it in from, so a model hashes the same however placed."""
+    if t.device.type != "meta":
+        return t
+    owner, _, attr = name.rpartition(".")
+    weights = getattr(getattr(model.get_submodule(owner), "_hf_hook", None), "weights_map", None)
+    if weights is None:
+        raise ValueError(f"{name} is on the meta device with no offloaded copy: the model holds no values for it")
+    return weights[attr]
 
 
 def tokenizer_fingerprint(tok) -> str:

@@ -43,7 +43,7 @@ def trace(model: nn.Module, input_ids, attention_mask, reads: dict[str, str],
     def reader(name, kind):
         def hook(module, args, output):
             x = _first(args) if kind == "in" else _first(output)
-            got[name] = x[rows, cols].detach()
+            got[name] = x[rows.to(x.device), cols.to(x.device)].detach()     # blocks may sit on other devices
             if name == stop_after:
                 raise StopForward
         return hook
@@ -66,7 +66,7 @@ def add_at(module: nn.Module, rows: torch.Tensor, cols: torch.Tensor, vectors_fn
     Returns the handle. ``vectors_fn`` is called at each forward so δ can change."""
     def hook(module, args, output):
         out = _first(output)
-        v = vectors_fn().to(out.dtype)
-        new = out.index_put((rows, cols), v, accumulate=True)
+        v = vectors_fn().to(out.device, out.dtype)
+        new = out.index_put((rows.to(out.device), cols.to(out.device)), v, accumulate=True)
         return _replace_first(output, new)
     return module.register_forward_hook(hook)

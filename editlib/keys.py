@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from .hooks import trace
-from .models import Architecture
+from .models import Architecture, input_device
 from .prompts import encode, pad, pad_id, token_batches
 from .requests import EditRequest, check_finite
 
@@ -18,7 +18,7 @@ def read_at_fact(model, tok, arch: Architecture, requests: list[EditRequest], te
                  reads: dict[str, str], fact_token: str, max_tokens: int = 4096) -> dict[str, torch.Tensor]:
     """For every (template, request) pair, the module inputs/outputs named in ``reads`` at
     the fact token: {name: (n_templates, B, d)}. Stops the forward after the deepest read."""
-    device = next(model.parameters()).device
+    device = input_device(model)
     encoded = [encode(tok, t, r.prompt, r.subject, fact_token) for t in templates for r in requests]
     order = [_depth(arch, n) for n in reads]
     deepest = list(reads)[max(range(len(order)), key=order.__getitem__)]

@@ -123,6 +123,36 @@ def check_layers(model: nn.Module, layers) -> list[int]:
     return layers
 
 
+def input_device(model: nn.Module) -> torch.device:
+    """Where input ids go: the token embedding's device (under a ``device_map``, the
+    first block's side; the other blocks receive their inputs through accelerate's hooks)."""
+    return model.get_input_embeddings().weight.device
+
+
+def model_devices(model: nn.Module) -> list[torch.device]:
+    """The devices the model's weights are held on (one, or several under a device_map)."""
+    return list(dict.fromkeys(p.device for p in model.parameters() if p.device.type != "meta")) or [input_device(model)]
+
+
+def check_resident(model: nn.Module, arch: Architecture, layers: list[int]) -> None:
+    """Refuse rewrite weights that are not held in memory. Under a ``device_map`` that
+    offloads (to "disk", or to "cpu" beside GPUs), accelerate keeps a module's weights
+    on the meta device and streams them in for each forward: an in-place update of W
+    would change nothing (meta tensors hold no values), a silent non-edit."""
+    for layer in layers:
+        name = arch.name("rewrite", layer)
+        w = model.get_submodule(name).weight
+        if w.device.type == "meta":
+            where = getattr(model, "hf_device_map", {}) or {}
+            placed = next((d for m, d in sorted(where.items(), key=lambda kv: -len(kv[0]))
+                           if name == m or name.startswith(m + ".")), "offloaded")
+            raise HyperparameterError(
+                f"layer {layer}: {name} is offloaded by the device_map (placed on {placed!r}; its weight is on "
+                "the meta device and streamed in per forward), so it cannot be edited in place. Keep the edit "
+                "layers resident: give a device_map or max_memory that puts them on a GPU (or, without GPUs, "
+                "on 'cpu'); other layers may stay offloaded")
+
+
 def as_w(weight: torch.Tensor, arch: Architecture) -> torch.Tensor:
     """The weight as the paper's W (d_v × d_k), whatever the storage orientation."""
     return weight.T if arch.transposed else weight
@@ -172,7 +202,7 @@ def _convert_gguf(path: Path, target: Path) -> None:
     log.info("converted in %.0f s", time.time() - t0)
 
 
-def _load_gguf(path: Path, dtype: torch.dtype):
+def _load_gguf(path: Path, dtype: torch.dtype, placement: dict | None = None):
     """De-quantize a GGUF file once and keep a safetensors copy in the cache, named by the
     file (so an alias and the file's path share it). A cached copy that cannot be loaded
     is reported (naming it), removed and converted again."""
@@ -183,8 +213,10 @@ def _load_gguf(path: Path, dtype: torch.dtype):
     target = cache_dir("models") / f"{path.stem}-{key}"
     if (target / "config.json").exists():
         try:
-            return _load_dir(target, dtype)
+            return _load_dir(target, dtype, placement)
         except Exception as e:  # noqa: BLE001 - a broken cache entry is rebuilt, never fatal
+            if placement:
+                raise ModelLoadError(f"cannot load {target} with {placement} ({type(e).__name__}: {e})") from e
             warnings.warn(f"cached model {target} is unreadable ({type(e).__name__}: {e}); converting "
                           f"{path} again", CacheWarning, stacklevel=3)
             shutil.rmtree(target, ignore_errors=True)
@@ -193,13 +225,13 @@ def _load_gguf(path: Path, dtype: torch.dtype):
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(f"cannot read the GGUF file {path} ({type(e).__name__}: {e}); "
                              "is it truncated, or not a GGUF model?") from e
-    return _load_dir(target, dtype)
+    return _load_dir(target, dtype, placement)
 
 
-def _load_dir(name_or_path, dtype: torch.dtype):
+def _load_dir(name_or_path, dtype: torch.dtype, placement: dict | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **(placement or {}))
     tok = AutoTokenizer.from_pretrained(name_or_path)
     return model, tok
 
@@ -216,7 +248,7 @@ def _known_names() -> list[str]:
     return sorted(OFFLINE_MODELS) + [f"tiny-{t}" for t in TINY]
 
 
-def _load_by_name(name: str, dtype: torch.dtype):
+def _load_by_name(name: str, dtype: torch.dtype, placement: dict | None = None):
     """A local directory, or a hub name; errors say what was tried and what exists offline."""
     path = Path(name).expanduser()
     if _looks_like_path(name):
@@ -226,7 +258,7 @@ def _load_by_name(name: str, dtype: torch.dtype):
         if not path.is_dir():
             raise ModelLoadError(f"{name!r} is a file but not a .gguf: pass the model's directory")
         try:
-            return _load_dir(path, dtype)
+            return _load_dir(path, dtype, placement)
         except Exception as e:  # noqa: BLE001
             raise ModelLoadError(f"cannot load a model from the directory {path} ({type(e).__name__}: {e})") from e
     if "/" not in name:
@@ -236,7 +268,7 @@ def _load_by_name(name: str, dtype: torch.dtype):
             raise ModelLoadError(f"unknown model {name!r}: did you mean {close[0]!r}? Offline aliases and "
                                  f"test models: {_known_names()}")
     try:
-        return _load_dir(name, dtype)
+        return _load_dir(name, dtype, placement)
     except Exception as e:  # noqa: BLE001
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelLoadError(f"could not load {name!r} from the Hugging Face hub ({type(e).__name__}: {first}). "
@@ -244,8 +276,58 @@ def _load_by_name(name: str, dtype: torch.dtype):
                              "file or a local model directory") from e
 
 
+DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def _placement(device, device_map, max_memory) -> dict | None:
+    """The ``from_pretrained`` placement arguments, checked; None: one device."""
+    if isinstance(device, str) and device in DEVICE_MAP_STRATEGIES:      # device="auto" means device_map="auto"
+        device, device_map = None, device if device_map is None else device_map
+    if device_map is None:
+        if max_memory is not None:
+            raise ModelLoadError("max_memory only applies with a device_map (e.g. device_map='auto')")
+        return None
+    if device is not None:
+        raise ModelLoadError(f"give a device or a device_map, not both (device={device!r}, device_map={device_map!r})")
+    if isinstance(device_map, str) and device_map not in DEVICE_MAP_STRATEGIES:
+        raise ModelLoadError(f"device_map={device_map!r}: a strategy {list(DEVICE_MAP_STRATEGIES)} or a dict "
+                             "{module name: device} is needed")
+    if not isinstance(device_map, (str, dict)):
+        raise ModelLoadError(f"device_map must be a strategy or a dict, not {type(device_map).__name__}")
+    return {"device_map": device_map, **({"max_memory": max_memory} if max_memory is not None else {})}
+
+
+def dispatch(model: nn.Module, device_map: str | dict, max_memory: dict | None = None) -> nn.Module:
+    """Place an in-memory model's blocks on several devices with accelerate (what
+    ``from_pretrained(device_map=...)`` does for a model loaded from files). A strategy
+    ("auto", ...) is resolved with ``infer_auto_device_map`` without splitting a block. The
+    first placed module's device is the main one: modules on "cpu" then stay resident
+    when it is the CPU, and are offloaded (streamed to the main device) when it is a GPU,
+    as accelerate does; only "disk" is always offloaded."""
+    from accelerate import dispatch_model, infer_auto_device_map
+    from accelerate.utils import get_balanced_memory
+
+    if isinstance(device_map, str):
+        no_split = list(getattr(model, "_no_split_modules", None) or [])
+        if device_map != "sequential":
+            max_memory = get_balanced_memory(model, max_memory=max_memory, no_split_module_classes=no_split,
+                                             low_zero=device_map == "balanced_low_0")
+        device_map = infer_auto_device_map(model, max_memory=max_memory, no_split_module_classes=no_split)
+    devices = [d for d in device_map.values() if d != "disk"]
+    offload_dir = None
+    if "disk" in device_map.values():
+        import tempfile
+
+        offload_dir = tempfile.mkdtemp(prefix="weights-", dir=cache_dir("offload"))
+    model = dispatch_model(model, device_map=device_map, main_device=devices[0] if devices else "cpu",
+                           offload_dir=offload_dir)
+    model.hf_device_map = dict(device_map)
+    return model
+
+
 def load_model(name_or_path: str, device: str | torch.device | None = None,
-               dtype: str | torch.dtype | None = None):
+               dtype: str | torch.dtype | None = None, device_map: str | dict | None = None,
+               max_memory: dict | None = None):
     """Load ``(model, tokenizer)`` for editing.
 
     ``name_or_path``: an offline alias (``smollm2-135m``, ``gemma3-270m``), a tiny random
@@ -253,11 +335,18 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
     file, a local directory, or a Hugging Face hub name (``gpt2-xl``,
     ``EleutherAI/gpt-j-6B``, ``meta-llama/Llama-2-7b-hf``; needs the hub). Anything that
     cannot be loaded raises :class:`~editlib.errors.ModelLoadError` naming it.
+
+    A model larger than one device: ``device_map="auto"`` (or "balanced", "sequential", a
+    dict {module: device}; ``max_memory`` as in transformers) spreads its blocks over the
+    GPUs through accelerate; ``device="auto"`` means the same. Keys, z, C0 and Δ follow
+    each block's device; the edit layers must be resident (not offloaded), which the
+    Editor checks.
     """
     if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
         raise ModelLoadError(f"a model name or path is needed, not {name_or_path!r}")
     dtype = resolve_dtype(dtype)
-    device = torch.device(device) if device is not None else default_device()
+    placement = _placement(device, device_map, max_memory)
+    device = None if placement else torch.device(device) if device is not None else default_device()
     name = str(name_or_path)
     if name.lower().startswith("tiny-"):
         from .testing import TINY, tiny_model
@@ -266,14 +355,18 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
             raise ModelLoadError(f"no tiny test model {name!r}; choose from {[f'tiny-{t}' for t in TINY]}")
         model, tok = tiny_model(name.lower()[5:])
         model = model.to(dtype)
+        if placement:
+            model = dispatch(model, **placement)
     elif name.lower() in OFFLINE_MODELS:
-        model, tok = _load_gguf(OFFLINE_MODELS[name.lower()](), dtype)
+        model, tok = _load_gguf(OFFLINE_MODELS[name.lower()](), dtype, placement)
     elif name.endswith(".gguf"):
-        model, tok = _load_gguf(Path(name).expanduser(), dtype)
+        model, tok = _load_gguf(Path(name).expanduser(), dtype, placement)
     else:
-        model, tok = _load_by_name(name, dtype)
+        model, tok = _load_by_name(name, dtype, placement)
     model.editlib_name = name
     get_architecture(model)  # fail early, with the registration hint
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    return model.to(device).eval(), tok
+    if placement is None:
+        model = model.to(device)
+    return model.eval(), tok

@@ -27,7 +27,7 @@ from .config import atomic_save, cache_dir, file_safe, load_cached, stable_key
 from .corpus import Corpus, corpus_documents, resolve_corpus
 from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
 from .hooks import StopForward, hooks
-from .models import Architecture
+from .models import Architecture, input_device
 from .prompts import pad, pad_id
 
 DEFAULT_BATCH_TOKENS = {"cpu": 2048, "cuda": 16384}
@@ -102,7 +102,7 @@ def second_moments(model, tok, arch: Architecture, layers: list[int], corpus: st
     if count == 0:
         raise ValueError(f"the corpus ({resolved.description}) gave no windows of ≥ 8 tokens: "
                          "nothing to estimate C0 from")
-    device = next(model.parameters()).device
+    device = input_device(model)
     batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS.get(device.type, 2048)
     acc = moment_pass(model, tok, arch, todo, windows, batch_tokens, compute_dtype, progress)
     for l in todo:
@@ -118,7 +118,7 @@ def moment_pass(model, tok, arch: Architecture, layers: list[int], windows: list
                 batch_tokens: int, compute_dtype: str | None = None, progress: bool = True) -> dict[int, torch.Tensor]:
     """{layer: Σ k kᵀ over every token of ``windows``} (float64, CPU): one forward per
     batch, stopped after the deepest layer's rewrite module."""
-    device = next(model.parameters()).device
+    device = input_device(model)
     acc: dict[int, torch.Tensor] = {}
     mask_now = {}
     deepest = max(layers)
@@ -126,7 +126,7 @@ def moment_pass(model, tok, arch: Architecture, layers: list[int], windows: list
     def accumulate(layer):
         def hook(module, args, output):
             with precision.exact(device):
-                k = args[0][mask_now["m"]].float()                       # (tokens, d_k)
+                k = args[0][mask_now["m"].to(args[0].device)].float()                       # (tokens, d_k)
                 g = (k.T @ k).double()
             acc[layer] = g if layer not in acc else acc[layer].add_(g)
             if layer == deepest:

@@ -6,6 +6,7 @@ import torch
 
 from .config import atomic_write_json, cache_dir, load_cached, seeded, stable_key
 from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
+from .models import input_device, model_devices
 
 PREFIX_STARTS = ("The", "Therefore", "Because", "I", "You")
 
@@ -16,7 +17,7 @@ def context_templates(model, tok, lengths: tuple[tuple[int, int], ...] = ((10, 5
     of ``length`` sampled tokens (top-k 5, seeded), starting from common words. Cached
     under the model's and tokenizer's content (sampling differs by device, so the device
     type is part of the key)."""
-    device = next(model.parameters()).device
+    device = input_device(model)
     lengths = tuple(tuple(int(v) for v in pair) for pair in lengths)
     key = stable_key(weights=weights_fingerprint(model), tokenizer=tokenizer_fingerprint(tok), lengths=lengths,
                      seed=seed, starts=PREFIX_STARTS, top_k=5, device=device.type)
@@ -27,7 +28,7 @@ def context_templates(model, tok, lengths: tuple[tuple[int, int], ...] = ((10, 5
     if cached is not None:
         return cached
     templates = ["{}"]
-    with seeded(seed, device):
+    with seeded(seed, model_devices(model)):
         for length, count in lengths:
             for i in range(count):
                 start = PREFIX_STARTS[i % len(PREFIX_STARTS)]

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from . import checks, precision
 from .hooks import StopForward, add_at
 from .lm import head_logits
-from .models import Architecture
+from .models import Architecture, input_device
 from .prompts import FACT_TOKENS, encode, pad_id, target_ids
 from .requests import EditRequest, check_finite
 
@@ -144,14 +144,14 @@ class _Chunk:
 
         def read(module, args, output):
             out = output[0] if isinstance(output, tuple) else output
-            seen["h"] = out[self.first_row, 0].detach().float()
+            seen["h"] = out[self.first_row.to(out.device), 0].detach().float().to(delta.device)
 
         norm = arch.final_norm
         r = torch.cat([self.t_rows, self.kl_rows])
         c = torch.cat([self.t_cols, torch.zeros_like(self.kl_rows)])
 
         def final(module, args, output):
-            seen["final"] = args[0][r, c]
+            seen["final"] = args[0][r.to(args[0].device), c.to(args[0].device)]
             raise StopForward
 
         handles = [site.register_forward_hook(read),
@@ -166,7 +166,7 @@ class _Chunk:
         finally:
             for h in handles:
                 h.remove()
-        logp = torch.log_softmax(head_logits(model, arch, seen["final"]), dim=-1)
+        logp = torch.log_softmax(head_logits(model, arch, seen["final"]), dim=-1).to(delta.device)
         n_t = len(self.t_rows)
         tok_nll = -logp[torch.arange(n_t, device=logp.device), self.t_ids]
         row_nll = torch.zeros(len(self.row_fact), device=logp.device).index_add(0, self.t_rows, tok_nll)
@@ -290,7 +290,7 @@ def compute_z(model, tok, arch: Architecture, requests: list[EditRequest], layer
 def _optimise(model, tok, arch: Architecture, prompts, chunk_facts: list[list[int]], layer: int,
               s: ZSettings, bar):
     """Adam on δ for the facts of ``prompts`` (batched as ``chunk_facts``), to completion."""
-    device = next(model.parameters()).device
+    device = input_device(model)
     B = len(prompts)
     with frozen_weights(model), precision.compute(device, s.compute_dtype):
         chunks = [_Chunk(model, tok, arch, g, prompts, device) for g in chunk_facts]

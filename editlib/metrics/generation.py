@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from ..config import seeded
+from ..models import input_device, model_devices
 from ..prompts import encode_left
 
 TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"
@@ -44,9 +45,9 @@ def tfidf_similarity(generated: list[str], references: list[str], idf_corpus: li
 def generate(model, tok, prompts: list[str], max_new_tokens: int = 100, seed: int = 0,
              top_k: int = 5) -> list[str]:
     """Seeded top-k sampling (as the papers' fluency evaluation), one text per prompt."""
-    device = next(model.parameters()).device
+    device = input_device(model)
     enc = encode_left(tok, prompts, device)
-    with seeded(seed, device):
+    with seeded(seed, model_devices(model)):
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, top_k=top_k,
                              pad_token_id=tok.pad_token_id)
     return tok.batch_decode(out, skip_special_tokens=True)

@@ -13,6 +13,7 @@ import math
 import torch
 
 from ..corpus import find_data_file, model_samples, wikitext_documents
+from ..models import input_device
 from ..prompts import pad, pad_id
 from ..stats import length_batches, token_windows
 
@@ -34,12 +35,12 @@ def heldout_windows(tok, model=None, n_tokens: int = 8192, seq_len: int = 256, s
 @torch.no_grad()
 def perplexity(model, tok, windows: list[list[int]], batch_tokens: int = 2048) -> float:
     """exp(mean NLL of every token after the first of each window)."""
-    device = next(model.parameters()).device
+    device = input_device(model)
     total, count = 0.0, 0
     for batch in length_batches(windows, batch_tokens):
         ids, mask = pad([windows[i] for i in batch], pad_id(tok), device)
         logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
-        target, keep = ids[:, 1:], mask[:, 1:].bool()
+        target, keep = ids[:, 1:].to(logits.device), mask[:, 1:].bool().to(logits.device)
         nll = torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="sum")
         total += float(nll)
         count += int(keep.sum())

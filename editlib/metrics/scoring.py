@@ -12,7 +12,7 @@ import torch
 
 from ..hooks import trace
 from ..lm import head_logits
-from ..models import get_architecture
+from ..models import get_architecture, input_device
 from ..prompts import pad, pad_id, target_ids, token_batches
 
 
@@ -24,7 +24,7 @@ def target_nll(model, tok, prompts: list[str], targets: list[str], max_tokens: i
     if len(prompts) != len(targets):
         raise ValueError("prompts and targets differ in length")
     arch = get_architecture(model)
-    device = next(model.parameters()).device
+    device = input_device(model)
     p_ids = tok(list(prompts))["input_ids"]
     cache: dict[str, list[int]] = {}
     rows = []
@@ -50,8 +50,8 @@ def target_nll(model, tok, prompts: list[str], targets: list[str], max_tokens: i
         hidden = trace(model, ids, mask, {norm: "in"}, r, c, stop_after=norm)[norm]
         with torch.no_grad():
             logp = torch.log_softmax(head_logits(model, arch, hidden), dim=-1)
-        t = torch.tensor(t, device=device)
-        tok_nll = (-logp[torch.arange(len(t), device=device), t]).double().cpu().numpy()
+        t = torch.tensor(t, device=logp.device)                   # the LM head's device
+        tok_nll = (-logp[torch.arange(len(t), device=logp.device), t]).double().cpu().numpy()
         tok_hit = (logp.argmax(-1) == t).double().cpu().numpy()
         owner = np.array(owner)
         np.add.at(nll, owner, tok_nll)
