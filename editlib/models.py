@@ -369,4 +369,7 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
         tok.pad_token = tok.eos_token
     if placement is None:
         model = model.to(device)
+    elif not getattr(model, "hf_device_map", None):       # from_pretrained sets none when one device holds it all
+        d = input_device(model)
+        model.hf_device_map = {"": d.index if d.type == "cuda" else d.type}
     return model.eval(), tok

