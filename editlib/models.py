@@ -320,8 +320,7 @@ def dispatch(model: nn.Module, device_map: str | dict, max_memory: dict | None =
 
         offload_dir = tempfile.mkdtemp(prefix="weights-", dir=cache_dir("offload"))
     model = dispatch_model(model, device_map=device_map, main_device=devices[0] if devices else "cpu",
-                           offload_dir=offload_dir)
-    model.hf_device_map = dict(device_map)
+                           offload_dir=offload_dir)          # (it records model.hf_device_map)
     return model
 
 

@@ -25,10 +25,9 @@ import time
 from pathlib import Path
 
 from .profiles import PROFILES, get_profile
-from .runs import NOTEBOOKS, ROOT, absolute_env, execute, plain, plan
+from .runs import NOTEBOOKS, ROOT, execute, plan
 
 DEFAULT_MODELS = ["smollm2-135m", "gemma3-270m"]
-_plain = plain          # (the name tests and older scripts use)
 
 
 def _value(text: str):
@@ -48,7 +47,6 @@ def run(models=DEFAULT_MODELS, notebooks=tuple(NOTEBOOKS), out_dir: Path | None 
     """Execute each notebook for each model with the profile's parameters, then
     ``parameters`` (which win), one after the other; returns the executed notebooks."""
     out_dir = Path(out_dir or default_out(profile)).resolve()
-    absolute_env()
     done = []
     for task in plan(models, notebooks, profile, parameters):
         t0 = time.time()
