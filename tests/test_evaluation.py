@@ -14,7 +14,7 @@ from editlib.data.counterfact import DatasetError
 from editlib.evaluate import evaluate, interval_table, summarize
 from editlib.metrics.counterfact import harmonic_mean, probe_scores
 from editlib.metrics.generation import generation_entropy, ngram_entropy
-from editlib.metrics.scoring import target_nll
+from editlib.metrics.scoring import shared_sequences, target_nll
 from editlib.testing import tiny_model
 
 CASE = {
@@ -65,6 +65,24 @@ def test_batched_scoring_equals_one_at_a_time(tiny):
     single = [target_nll(model, tok, [p], [t])[0] for p, t in zip(prompts, targets)]
     np.testing.assert_allclose(batched, single, rtol=1e-5)
     np.testing.assert_allclose(batched, [manual_nll(model, tok, p, t) for p, t in zip(prompts, targets)], rtol=1e-4)
+
+
+def test_pairs_of_one_prompt_share_a_sequence_when_their_targets_allow():
+    rows = [([1, 2], [7]), ([1, 2], [8]), ([1, 2], [7, 9, 4]), ([1, 2], [8, 5]), ([3], [7])]
+    seqs, home = shared_sequences(rows)
+    # [1, 2, 7, 9] serves rows 0 and 2 (and row 1's single token: only the prompt is read);
+    # row 3 needs [1, 2, 8]; row 4 has its own prompt
+    assert sorted(map(tuple, seqs)) == [(1, 2, 7, 9), (1, 2, 8), (3,)]
+    assert seqs[home[0]] == seqs[home[1]] == seqs[home[2]] == [1, 2, 7, 9]
+    assert seqs[home[3]] == [1, 2, 8] and seqs[home[4]] == [3]
+
+
+def test_shared_sequences_score_as_separate_forward_passes(tiny):
+    model, tok = tiny
+    prompts = ["The capital of France is"] * 4 + ["Rome and"] * 2
+    targets = ["Paris", "Rome", "is the capital of Germany", "Rome Rome", "Paris", "B C D"]
+    shared = target_nll(model, tok, prompts, targets, max_tokens=64)
+    np.testing.assert_allclose(shared, [manual_nll(model, tok, p, t) for p, t in zip(prompts, targets)], rtol=1e-4)
 
 
 def test_summary_score_is_the_harmonic_mean_and_ci_brackets_the_mean():

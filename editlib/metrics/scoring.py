@@ -2,8 +2,12 @@
 
 ``target_nll`` gives, for many (prompt, target) pairs, the mean per-token negative
 log-likelihood of the target appended to the prompt (with one leading space, as
-CounterFact scores it). Pairs are length-sorted into padded batches, the forward pass
-stops at the final norm, and logits are computed only at the target positions.
+CounterFact scores it). A pair needs the sequence prompt + target[:-1] (the last target
+token is predicted, never read); pairs with the same prompt share one sequence whenever
+one's needed tokens are a prefix of another's — CounterFact scores every prompt with two
+targets, mostly single tokens, so that halves the work. Sequences are length-sorted into
+padded batches, the forward pass stops at the final norm, and logits are computed only at
+the target positions.
 """
 from __future__ import annotations
 
@@ -14,6 +18,27 @@ from ..hooks import trace
 from ..lm import head_logits
 from ..models import get_architecture, input_device
 from ..prompts import pad, pad_id, target_ids, token_batches
+
+
+def shared_sequences(rows: list[tuple[list[int], list[int]]]):
+    """The sequences to run for (prompt ids, target ids) ``rows``: a list of token lists
+    and, per row, the index of the sequence that holds it. Row (p, t) is read from any
+    sequence that starts with p + t[:-1] (causal attention: later tokens cannot change
+    those positions), so rows of one prompt share a sequence when their targets allow."""
+    seqs: list[list[int]] = []
+    home = [0] * len(rows)
+    by_prompt: dict[tuple, list[int]] = {}
+    for i in sorted(range(len(rows)), key=lambda i: -len(rows[i][1])):     # longest target first
+        p, t = rows[i]
+        need = p + t[:-1]
+        candidates = by_prompt.setdefault(tuple(p), [])
+        s = next((s for s in candidates if seqs[s][:len(need)] == need), None)
+        if s is None:
+            s = len(seqs)
+            seqs.append(need)
+            candidates.append(s)
+        home[i] = s
+    return seqs, home
 
 
 def target_nll(model, tok, prompts: list[str], targets: list[str], max_tokens: int = 4096,
@@ -31,20 +56,22 @@ def target_nll(model, tok, prompts: list[str], targets: list[str], max_tokens: i
     for p, t in zip(p_ids, targets):
         if t not in cache:
             cache[t] = target_ids(tok, t)
-        rows.append((p, cache[t]))
+        rows.append((list(p), cache[t]))
+    seqs, home = shared_sequences(rows)
+    readers: list[list[int]] = [[] for _ in seqs]            # the rows each sequence serves
+    for i, s in enumerate(home):
+        readers[s].append(i)
     nll = np.zeros(len(rows))
     hits = np.zeros(len(rows))
-    def length(i):
-        return len(rows[i][0]) + len(rows[i][1])
-
-    for batch in token_batches(sorted(range(len(rows)), key=length), max_tokens, length=length):
-        seqs = [rows[i][0] + rows[i][1] for i in batch]
-        ids, mask = pad(seqs, pad_id(tok), device)
+    for batch in token_batches(sorted(range(len(seqs)), key=lambda s: len(seqs[s])), max_tokens,
+                               length=lambda s: len(seqs[s])):
+        ids, mask = pad([seqs[s] for s in batch], pad_id(tok), device)
         r, c, t, owner = [], [], [], []
-        for j, i in enumerate(batch):
-            n_p, tgt = len(rows[i][0]), rows[i][1]
-            for k, tk in enumerate(tgt):
-                r.append(j); c.append(n_p - 1 + k); t.append(tk); owner.append(i)
+        for j, s in enumerate(batch):
+            for i in readers[s]:
+                n_p, tgt = len(rows[i][0]), rows[i][1]
+                for k, tk in enumerate(tgt):
+                    r.append(j); c.append(n_p - 1 + k); t.append(tk); owner.append(i)
         r, c = torch.tensor(r, device=device), torch.tensor(c, device=device)
         norm = arch.final_norm
         hidden = trace(model, ids, mask, {norm: "in"}, r, c, stop_after=norm)[norm]
