@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from . import checks
 from .config import file_safe
 from .editor import Editor
 from .evaluate import evaluate
@@ -173,7 +174,7 @@ def _general_ability(model, tok, windows, ge_cases, gen_tokens: int, seed: int) 
 def sequential_edits(model, tok, cases, settings: list[Setting], batch_size: int, n_batches: int,
                      model_name: str = "", dataset: str = "", seed: int = 0, retention: int = 64,
                      ability_every: int = 5, ppl_tokens: int = 8192, ge_cases: int = 0, gen_tokens: int = 40,
-                     scored: int | None = None, preset: str | None = None):
+                     scored: int | None = None, preset: str | None = None, retention_every: int = 1):
     """Lifelong editing: per setting, write ``n_batches`` batches of ``batch_size`` cases one
     after another into the same model (z, keys and the solve of each batch on the model as
     edited so far), and after each batch score
@@ -181,7 +182,8 @@ def sequential_edits(model, tok, cases, settings: list[Setting], batch_size: int
     - the batch just written (scope "batch": ES, PS, NS, EM, PM, NM; its first ``scored``
       facts, None: all),
     - a fixed random sample of ``retention`` of all the planned cases, restricted to those
-      already written (scope "retention": are earlier edits still there?),
+      already written (scope "retention": are earlier edits still there?), after every
+      ``retention_every``-th batch (and the last; 1: every batch),
 
     and every ``ability_every`` batches (and after the last) perplexity on held-out text
     (:mod:`~editlib.metrics.perplexity`), GE on the generation prompts of ``ge_cases`` cases
@@ -191,6 +193,8 @@ def sequential_edits(model, tok, cases, settings: list[Setting], batch_size: int
     solver's diagnostics, the ability measures and the weight drift."""
     from .metrics.perplexity import heldout_windows
 
+    for name, every in (("retention_every", retention_every), ("ability_every", ability_every)):
+        checks.number(name, every, low=1, integer=True)
     total = batch_size * n_batches
     if len(cases) < total:
         raise ValueError(f"{n_batches} batches of {batch_size} need {total} cases, got {len(cases)}")
@@ -226,7 +230,7 @@ def sequential_edits(model, tok, cases, settings: list[Setting], batch_size: int
                 metrics.append(evaluate(model, tok, cases[lo:lo + (scored or batch_size)],
                                         params={**params, "n_edits": hi, "scope": "batch"}))
                 written = [cases[i] for i in sample if i < hi]
-                if written:
+                if written and ((t + 1) % retention_every == 0 or t == n_batches - 1):
                     metrics.append(evaluate(model, tok, written, params={**params, "n_edits": hi, "scope": "retention"}))
                 d = result.diagnostics[-1]
                 row.update({k: d.get(k) for k in ("preservation_cost", "preserved_edits_cost", "relative_residual",

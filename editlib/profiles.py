@@ -3,7 +3,8 @@ chosen size. A profile is data, not a code path: the notebooks are the same, onl
 parameters change, and ``-p NAME VALUE`` still overrides any of them.
 
 - ``tiny``: seconds per notebook, for CI (checks that every cell runs and writes its outputs).
-- ``quick``: the notebooks' own defaults; the CPU default, ≤ 30 min for both small models.
+- ``quick``: the notebooks' own defaults; the CPU default, ≤ 15 min per notebook and model
+  on a 2-core CPU (04: 200 sequential edits per setting, 120 on Gemma-3, z in bfloat16).
 - ``paper``: sized so that each finding is resolved: ≥ 200 single-edit cases in 01/02 (GE, which
   needs sampling after every edit, on the first 50 of 01's); in 03,
   batches from 1 to past the model's key width d_k with ≥ 64 scored facts per size; in 04,
@@ -56,7 +57,9 @@ PROFILES = {p.name: p for p in [
                                                  "context_template_lengths": [[10, 1]]}}},
             out_subdir="tiny"),
     Profile("quick", "the notebooks' defaults: the offline fact set, 10 single edits, batches to 128, "
-                     "100 sequential edits"),
+                     "200 sequential edits (120 on Gemma-3)",
+            # Gemma-3's z and its 262k-word head cost ~1.6x SmolLM2's on a CPU: 3 batches keep 04 ≤ 15 min
+            models={"gemma3-270m": {"04": {"n_batches": 3}}}),
     Profile("paper", "the findings resolved: 200 single edits; batches past d_k, 64 scored per size",
             notebooks={"*": {"dataset": "counterfact_simple", "split": "eval"},
                        "01": {"n_cases": 200, "generation": 50, "gen_tokens": 40},
@@ -65,7 +68,8 @@ PROFILES = {p.name: p for p in [
                               "edit_overrides": LIGHT_Z,
                               "cond_batch_sizes": [1, 16, 64, 256, 512, 1024, 1536, 2048, 3072, 4096]},
                        "04": {"batch_size": 100, "n_batches": 30, "scored": 32, "retention": 128, "ability_every": 5,
-                              "ppl_tokens": 16384, "ge_cases": 32, "gen_tokens": 40}},
+                              "retention_every": 1, "ppl_tokens": 16384, "ge_cases": 32, "gen_tokens": 40,
+                              "edit_overrides": LIGHT_Z}},            # z in float32 on the GPU
             # SmolLM2's d_k is 1536: batches to 2048 pass it and save a third of its z time
             models={"smollm2-135m": {"03": {"n_cases": 2048, "batch_sizes": _batches_to(2048)}}},
             out_subdir="paper"),

@@ -180,7 +180,7 @@ def test_sequential_run_scores_every_batch_and_restores_bit_for_bit(llama, tmp_p
                 Setting("AlphaEdit", "alphaedit", [2], {**over, "null_space_threshold": 0.15,
                                                          "relative_threshold": True})]
     metrics, traj = sequential_edits(model, tok, cases, settings, batch_size=2, n_batches=3, retention=4,
-                                     ability_every=2, ppl_tokens=600, ge_cases=1, gen_tokens=5)
+                                     ability_every=2, ppl_tokens=600, ge_cases=1, gen_tokens=5, retention_every=2)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     for label in ("MEMIT", "AlphaEdit"):
         t = traj[traj.setting == label]
@@ -190,4 +190,15 @@ def test_sequential_run_scores_every_batch_and_restores_bit_for_bit(llama, tmp_p
         m = metrics[(metrics.setting == label) & (metrics.metric == "ES")]
         assert sorted(m[m.scope == "batch"].n_edits.unique()) == [2, 4, 6]
         n_ret = m[m.scope == "retention"].groupby("n_edits").size()
+        assert n_ret.index.tolist() == [4, 6]                                   # every 2 batches and the last
         assert n_ret.is_monotonic_increasing and n_ret.iloc[-1] == 4           # the fixed sample fills up
+
+
+@pytest.mark.parametrize("bad", [{"retention_every": 0}, {"ability_every": 1.5}])
+def test_sequential_run_refuses_a_bad_schedule(llama, bad):
+    model, tok = llama
+    from editlib.data import load_cases
+
+    with pytest.raises(HyperparameterError, match=next(iter(bad))):
+        sequential_edits(model, tok, load_cases("embedded", n=2, seed=0), [Setting("MEMIT", "memit", [2])],
+                         batch_size=1, n_batches=2, **bad)
