@@ -58,8 +58,9 @@ PROFILES = {p.name: p for p in [
             out_subdir="tiny"),
     Profile("quick", "the notebooks' defaults: the offline fact set, 10 single edits, batches to 128, "
                      "200 sequential edits (120 on Gemma-3)",
-            # Gemma-3's z and its 262k-word head cost ~1.6x SmolLM2's on a CPU: 3 batches keep 04 ≤ 15 min
-            models={"gemma3-270m": {"04": {"n_batches": 3}}}),
+            # Gemma-3's z and its 262k-word head cost ~1.6x SmolLM2's on a CPU: 3 batches, perplexity and GE
+            # before and after them, keep 04 within 15 min
+            models={"gemma3-270m": {"04": {"n_batches": 3, "ability_every": 3}}}),
     Profile("paper", "the findings resolved: 200 single edits; batches past d_k, 64 scored per size",
             notebooks={"*": {"dataset": "counterfact_simple", "split": "eval"},
                        "01": {"n_cases": 200, "generation": 50, "gen_tokens": 40},
