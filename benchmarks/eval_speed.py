@@ -26,6 +26,7 @@ def main():
     model, tok = load_model(a.model, device="cpu")
     cases = load_cases(a.dataset, n=a.n, seed=0)
     n_prompts = sum(1 + len(c["paraphrase_prompts"]) + len(c["neighborhood_prompts"]) for c in cases)
+    probe_scores(model, tok, cases[:1])          # warm-up: the first forward pays one-off costs
     t0 = time.perf_counter()
     batched = probe_scores(model, tok, cases)
     tb = time.perf_counter() - t0
