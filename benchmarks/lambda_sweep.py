@@ -10,32 +10,21 @@ highest S; ties (within 0.5) go to the larger λ (more weight on preservation). 
 prints each setting's median unwritten residual ‖ΔK−R‖/‖R‖. Writes the table as CSV
 (default figures/tuning/lambda_sweep_<model>.csv).
 """
-import argparse
 from pathlib import Path
 
 import pandas as pd
-import torch
+from tuning import tuning_cases, tuning_parser
 
-from editlib.data import SPLITS, TUNE_SEED, TUNE_SIZE, load_cases
+from editlib.data import TUNE_SEED, TUNE_SIZE
 from editlib.evaluate import interval_table, summary_table
 from editlib.experiments import Setting, batch_edits, save_table
-from editlib.models import load_model
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="smollm2-135m")
+    ap = tuning_parser(__doc__)
     ap.add_argument("--lambdas", type=float, nargs="+", default=[15000, 5000, 1500, 500, 150, 50])
-    ap.add_argument("--n", type=int, default=TUNE_SIZE)
-    ap.add_argument("--dataset", default="counterfact_simple")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--split", default="tune", choices=SPLITS,
-                    help="tune (default): the held-out tuning split, never reported")
-    ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    torch.manual_seed(a.seed)
-    model, tok = load_model(a.model)
-    cases = load_cases(a.dataset, n=a.n, seed=a.seed, split=a.split)
+    model, tok, cases = tuning_cases(a)
     lambdas = {f"memit λ={lam:g}": lam for lam in a.lambdas}      # setting label -> λ
     settings = [Setting("rome", "rome")] + [Setting(label, "memit", "single", {"mom2_update_weight": lam})
                                             for label, lam in lambdas.items()]

@@ -5,32 +5,21 @@ facts at each candidate layer, scored with ES/PS/NS (S = their harmonic mean).
 
 Prints the per-layer summary and writes it as CSV (default figures/tuning/layer_sweep_<model>.csv).
 """
-import argparse
 from pathlib import Path
 
-import torch
+from tuning import tuning_cases, tuning_parser
 
-from editlib.data import SPLITS, TUNE_SEED, TUNE_SIZE, load_cases
+from editlib.data import TUNE_SEED, TUNE_SIZE
 from editlib.evaluate import interval_table, summary_table
 from editlib.experiments import layer_sweep, save_table
-from editlib.models import load_model
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="smollm2-135m")
+    ap = tuning_parser(__doc__)
     ap.add_argument("--layers", type=int, nargs="+", required=True)
-    ap.add_argument("--n", type=int, default=TUNE_SIZE)
-    ap.add_argument("--dataset", default="counterfact_simple")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--split", default="tune", choices=SPLITS,
-                    help="tune (default): the held-out tuning split, never reported")
     ap.add_argument("--method", default="rome")
-    ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    torch.manual_seed(a.seed)
-    model, tok = load_model(a.model)
-    cases = load_cases(a.dataset, n=a.n, seed=a.seed, split=a.split)
+    model, tok, cases = tuning_cases(a)
     df = layer_sweep(model, tok, cases, a.layers, a.method, a.model, a.dataset, a.seed)
     table = summary_table(df, ["layer"])
     df = df.assign(split=a.split, tune_seed=TUNE_SEED, tune_size=TUNE_SIZE)

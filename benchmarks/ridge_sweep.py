@@ -14,15 +14,13 @@ up to the split's size, with the lighter z budget of notebook 03.
 Rule: the highest S at the largest batch, ties (within 0.5) broken by EM. Writes the table
 as CSV (default figures/tuning/<ridge>_sweep_<model>.csv: ridge_sweep for μ, alpha_sweep for α).
 """
-import argparse
 from pathlib import Path
 
-import torch
+from tuning import tuning_cases, tuning_parser
 
-from editlib.data import SPLITS, TUNE_SEED, TUNE_SIZE, load_cases
+from editlib.data import TUNE_SEED, TUNE_SIZE
 from editlib.evaluate import interval_table, summarize
 from editlib.experiments import Setting, batch_edits, save_table
-from editlib.models import load_model
 from editlib.profiles import LIGHT_Z
 
 RIDGES = {"emmet": ("mu", "μ", "ridge_sweep", [0.0, 0.01, 0.03, 0.1, 0.3]),
@@ -30,21 +28,13 @@ RIDGES = {"emmet": ("mu", "μ", "ridge_sweep", [0.0, 0.01, 0.03, 0.1, 0.3]),
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="smollm2-135m")
+    ap = tuning_parser(__doc__)
     ap.add_argument("--method", default="emmet", choices=sorted(RIDGES))
     ap.add_argument("--values", "--mus", type=float, nargs="+", default=None, help="the ridge's grid")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
-    ap.add_argument("--n", type=int, default=TUNE_SIZE)
-    ap.add_argument("--dataset", default="counterfact_simple")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--split", default="tune", choices=SPLITS)
-    ap.add_argument("--out", default=None)
     a = ap.parse_args()
     field, symbol, stem, grid = RIDGES[a.method]
-    torch.manual_seed(a.seed)
-    model, tok = load_model(a.model)
-    cases = load_cases(a.dataset, n=a.n, seed=a.seed, split=a.split)
+    model, tok, cases = tuning_cases(a)
     values = {f"{a.method} {symbol}={v:g}": v for v in (a.values or grid)}
     settings = [Setting("memit", "memit", "single", LIGHT_Z)] + [
         Setting(label, a.method, "single", {**LIGHT_Z, field: v}) for label, v in values.items()]

@@ -13,34 +13,24 @@ Rule: the highest retention S (ES, PS, NS of a fixed sample of the facts written
 after the last batch; ties (within 0.5) to the larger α, the smaller update. Writes the
 scores and the trajectory as CSV (figures/tuning/alpha_sequential_<model>.csv, _trajectory).
 """
-import argparse
 from pathlib import Path
 
-import torch
+from tuning import tuning_cases, tuning_parser
 
-from editlib.data import SPLITS, TUNE_SEED, TUNE_SIZE, load_cases
+from editlib.data import TUNE_SEED, TUNE_SIZE
 from editlib.evaluate import interval_table, summarize
 from editlib.experiments import Setting, save_table, sequential_edits
-from editlib.models import load_model
 from editlib.profiles import LIGHT_Z
 
 QUICK_Z = {**LIGHT_Z, "compute_dtype": "bfloat16"}      # notebook 04's quick profile
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="smollm2-135m")
+    ap = tuning_parser(__doc__)
     ap.add_argument("--values", type=float, nargs="+", default=[0.1, 1.0, 10.0])
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--n", type=int, default=TUNE_SIZE)
-    ap.add_argument("--dataset", default="counterfact_simple")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--split", default="tune", choices=SPLITS)
-    ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    torch.manual_seed(a.seed)
-    model, tok = load_model(a.model)
-    cases = load_cases(a.dataset, n=a.n, seed=a.seed, split=a.split)
+    model, tok, cases = tuning_cases(a)
     n_batches = len(cases) // a.batch_size
     values = {f"alphaedit α={v:g}": v for v in a.values}
     settings = [Setting(label, "alphaedit", "single", {**QUICK_Z, "alpha": v}) for label, v in values.items()]
@@ -56,8 +46,8 @@ def main():
     print(interval_table(metrics[metrics.n_edits == last], ["setting", "scope"], ("ES", "PS", "NS", "S", "EM", "NM")).to_string())
     end = traj.dropna(subset=["perplexity"]).groupby("setting").last()
     base = traj.loc[traj.n_edits == 0, "perplexity"].iloc[0]
-    print((end[["perplexity", "weight_drift"]].assign(perplexity=end.perplexity / base)
-           .rename(columns={"perplexity": "perplexity / unedited"}).round(3).to_string()))
+    print(end[["perplexity", "weight_drift"]].assign(perplexity=end.perplexity / base)
+           .rename(columns={"perplexity": "perplexity / unedited"}).round(3).to_string())
     ret = metrics[(metrics.n_edits == last) & (metrics.scope == "retention")]
     s = summarize(ret, ["setting"]).pivot_table(index="setting", columns="metric", values="mean").loc[list(values)]
     best = max((label for label in values if s.loc[label, "S"] >= s["S"].max() - 0.5), key=values.get)
