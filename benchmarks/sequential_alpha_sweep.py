@@ -20,9 +20,7 @@ from tuning import tuning_cases, tuning_parser
 from editlib.data import TUNE_SEED, TUNE_SIZE
 from editlib.evaluate import interval_table, summarize
 from editlib.experiments import Setting, save_table, sequential_edits
-from editlib.profiles import LIGHT_Z
-
-QUICK_Z = {**LIGHT_Z, "compute_dtype": "bfloat16"}      # notebook 04's quick profile
+from editlib.runs import notebook_parameters
 
 
 def main():
@@ -31,9 +29,10 @@ def main():
     ap.add_argument("--batch-size", type=int, default=16)
     a = ap.parse_args()
     model, tok, cases = tuning_cases(a)
+    quick_z = notebook_parameters("04", a.model, "quick")["edit_overrides"]     # notebook 04's quick z
     n_batches = len(cases) // a.batch_size
     values = {f"alphaedit α={v:g}": v for v in a.values}
-    settings = [Setting(label, "alphaedit", "single", {**QUICK_Z, "alpha": v}) for label, v in values.items()]
+    settings = [Setting(label, "alphaedit", "single", {**quick_z, "alpha": v}) for label, v in values.items()]
     metrics, traj = sequential_edits(model, tok, cases, settings, a.batch_size, n_batches, model_name=a.model,
                                      dataset=a.dataset, seed=a.seed, retention=32, ability_every=n_batches,
                                      ppl_tokens=2048, ge_cases=0, scored=a.batch_size)
@@ -42,7 +41,7 @@ def main():
     traj = traj.assign(alpha=traj["setting"].map(values), **tag)
     last = metrics.n_edits.max()
     print(f"{a.model}: {n_batches} batches of {a.batch_size} written in sequence at the preset's single layer, "
-          f"{len(cases)} {a.dataset} cases of the {a.split!r} split (seed {a.seed}), z with {QUICK_Z}")
+          f"{len(cases)} {a.dataset} cases of the {a.split!r} split (seed {a.seed}), z with {quick_z}")
     print(interval_table(metrics[metrics.n_edits == last], ["setting", "scope"], ("ES", "PS", "NS", "S", "EM", "NM")).to_string())
     end = traj.dropna(subset=["perplexity"]).groupby("setting").last()
     base = traj.loc[traj.n_edits == 0, "perplexity"].iloc[0]

@@ -5,6 +5,8 @@ so a suite gives the same tables whichever ran it.
 """
 from __future__ import annotations
 
+import ast
+import json
 import os
 import shutil
 import tempfile
@@ -19,6 +21,21 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {"01": "01_objectives", "02": "02_edit_distribution", "03": "03_emmet_batch_size",
              "04": "04_sequential_editing"}
 PLACE_HOLDER = "out_dir"          # the one parameter that names where a run writes, not what it computes
+
+
+def notebook_parameters(notebook: str, model: str | None = None, profile: str | None = None) -> dict:
+    """The parameters a run of ``notebook`` ("04" or its file stem) gets: the names and
+    default values of its ``parameters`` cell, and with ``profile`` that profile's values
+    for ``model`` over them (what :func:`plan` passes to papermill, less ``out_dir``)."""
+    name = NOTEBOOKS.get(notebook, notebook)
+    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    tree = ast.parse("".join(cell["source"]))
+    defaults = {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}
+    if profile is None:
+        return defaults
+    key = next((k for k, v in NOTEBOOKS.items() if v == name), notebook)
+    return {**defaults, **get_profile(profile).parameters(key, model)}
 
 
 def plain(value):

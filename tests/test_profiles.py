@@ -1,7 +1,5 @@
 """Profiles are data: each names parameters the notebooks really have, the paper profile
 is sized to resolve the findings, and the tuning split never meets a reported case."""
-import ast
-import json
 import os
 
 import pandas as pd
@@ -11,16 +9,9 @@ from editlib import reproduce
 from editlib.data import TUNE_SIZE, embedded_counterfact, load_cases, split_cases
 from editlib.errors import DatasetError, HyperparameterError
 from editlib.hparams import load_preset
-from editlib.profiles import PROFILES, get_profile
+from editlib.profiles import LIGHT_Z, PROFILES, get_profile
 from editlib.reproduce import DEFAULT_MODELS, NOTEBOOKS, ROOT
-
-
-def notebook_parameters(name: str) -> dict:
-    """The names and default values assigned in a notebook's `parameters` cell."""
-    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
-    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
-    tree = ast.parse("".join(cell["source"]))
-    return {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}
+from editlib.runs import notebook_parameters
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
@@ -37,21 +28,29 @@ def test_profile_names_only_real_parameters(profile, model):
 def test_paper_profile_resolves_the_findings(model):
     d_k = load_preset(model).d_k
     paper = get_profile("paper")
-    nb03 = {**notebook_parameters(NOTEBOOKS["03"]), **paper.parameters("03", model)}
+    nb03 = notebook_parameters("03", model, "paper")
     assert max(nb03["batch_sizes"]) > d_k                  # past the key width: μ = 0 must turn singular
     assert max(nb03["cond_batch_sizes"]) > d_k
     assert nb03["scored"] >= 64
     assert nb03["n_cases"] >= max(nb03["batch_sizes"])     # the largest batch is written whole
     assert {"MEMIT", "EMMET (ridge μ)", "EMMET (μ = 0)"} <= {s[0] for s in nb03["settings_spec"]}
     for key in ("01", "02"):
-        params = {**notebook_parameters(NOTEBOOKS[key]), **paper.parameters(key, model)}
+        params = notebook_parameters(key, model, "paper")
         assert params["n_cases"] >= 200
-    nb04 = {**notebook_parameters(NOTEBOOKS["04"]), **paper.parameters("04", model)}
+    nb04 = notebook_parameters("04", model, "paper")
     assert nb04["batch_size"] * nb04["n_batches"] >= 2000           # thousands of sequential edits
     assert nb04["retention"] >= 64 and nb04["scored"] >= 32
     for key in NOTEBOOKS:
         params = paper.parameters(key, model)
         assert params["split"] == "eval" and params["dataset"] != "embedded"
+
+
+def test_quick_sequential_runs_fit_a_cpu_and_the_paper_run_keeps_float32_z():
+    for model, edits in (("smollm2-135m", 200), ("gemma3-270m", 120)):
+        nb04 = notebook_parameters("04", model, "quick")
+        assert nb04["batch_size"] * nb04["n_batches"] == edits
+        assert nb04["edit_overrides"] == {**LIGHT_Z, "compute_dtype": "bfloat16"} and nb04["retention_every"] == 1
+        assert notebook_parameters("04", model, "paper")["edit_overrides"] == LIGHT_Z
 
 
 def test_quick_profile_is_the_notebooks_defaults():
