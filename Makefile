@@ -12,7 +12,7 @@ export EDITLIB_DATA ?= $(SHARED_DATA)
 endif
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install test test-fast figures figures-paper benchmark example clean
+.PHONY: install test test-1thread test-fast figures figures-paper benchmark example clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ install: $(VENV)/.installed
 test: install
 	$(BIN)/python -m pytest -q
 
+# the same suite with torch (and every notebook kernel) on one thread: results must not depend on it
+test-1thread: install
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not notebooks"
 
@@ -45,6 +49,7 @@ benchmark: install
 	$(BIN)/python benchmarks/eval_speed.py
 	$(BIN)/python benchmarks/fingerprint_speed.py
 	$(BIN)/python benchmarks/scale.py --tiny --quiet
+	$(BIN)/python benchmarks/precision_speed.py
 
 example: install
 	$(BIN)/python examples/edit_smollm2.py

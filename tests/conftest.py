@@ -9,7 +9,10 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if "EDITLIB_DATA" not in os.environ and SHARED_DATA.exists():
     os.environ["EDITLIB_DATA"] = str(SHARED_DATA)
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# 2 threads by default; OMP_NUM_THREADS (make test-1thread, .ci/run) runs the suite, notebook kernels included, on
+# that many: the results must not depend on it (editlib.agreement)
+if not os.environ.get("OMP_NUM_THREADS"):
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 DARRIEUX = {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux",
             "target_new": "English", "target_true": "French", "case_id": 0}
