@@ -11,12 +11,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from . import checks
+from . import checks, precision
 from .config import file_safe
 from .editor import Editor
 from .evaluate import evaluate
 from .keys import compute_keys
-from .models import model_devices
+from .models import input_device, model_devices
+from .provenance import hardware, software
 from .requests import EditRequest
 from .solvers import SingularSystemError
 
@@ -263,44 +264,40 @@ def slug(model_name: str) -> str:
     return file_safe(str(model_name).rstrip("/").split("/")[-1])
 
 
-def hardware(device) -> str:
-    """The device results were produced on, in words: "NVIDIA H200" or "CPU: <model>, 2 cores"."""
-    import os
-    import platform
-
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"CPU: {name}, {os.cpu_count()} cores"
-
-
 @dataclass
 class RunRecord:
     """What every table of a notebook run carries: the profile, the data split, the
-    hardware and the wall time from the start of the run to the table's writing."""
+    hardware and the wall time from the start of the run to the table's writing, and what
+    can change the last digits (:mod:`editlib.provenance`): the editlib, torch and
+    transformers versions, the git commit with its dirty flag, torch's thread count, the
+    device, the weights' dtype and the precision z was computed in (``"auto"`` resolved)."""
 
     profile: str
     split: str
     hardware: str
     started: float
+    device: str = ""
+    dtype: str = ""
+    z_dtype: str = "float32"
 
     @classmethod
-    def start(cls, profile: str, split: str, model) -> RunRecord:
+    def start(cls, profile: str, split: str, model, compute_dtype: str | None = None) -> RunRecord:
+        """``compute_dtype``: the z precision the run asks for (its edit overrides'), as
+        given; it is recorded as it resolves on this model's device."""
         import time
 
-        names = Counter(hardware(d) for d in model_devices(model))         # several under a device_map
-        return cls(profile, split, " + ".join(n if k == 1 else f"{k} × {n}" for n, k in names.items()), time.time())
+        devices = model_devices(model)
+        names = Counter(hardware(d) for d in devices)                     # several under a device_map
+        dtypes = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()})
+        return cls(profile, split, " + ".join(n if k == 1 else f"{k} × {n}" for n, k in names.items()), time.time(),
+                   device=" + ".join(str(d) for d in devices), dtype="+".join(dtypes),
+                   z_dtype=precision.resolve(compute_dtype, input_device(model)) or "float32")
 
     def columns(self) -> dict:
         import time
 
         return {"profile": self.profile, "split": self.split, "hardware": self.hardware,
+                "device": self.device, "dtype": self.dtype, "z_dtype": self.z_dtype, **software(),
                 "wall_s": round(time.time() - self.started, 1)}
 
 
