@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import pandas as pd
 import torch
 
+from . import precision
 from .config import atomic_save, cache_dir, load_cached, stable_key
 from .corpus import resolve_corpus
 from .distribute import distribute
@@ -90,6 +91,8 @@ class Editor:
             self.hparams = EditHparams(layers=list(layers), **{**self.method.conventions, **hp_over})
             self.config = self.method.config_cls(**cfg_over)
         self.hparams.layers = check_layers(model, self.hparams.layers)
+        for name in ("compute_dtype", "mom2_dtype"):       # "auto" -> what this hardware runs natively
+            setattr(self.hparams, name, precision.resolve(getattr(self.hparams, name), input_device(model)))
         check_resident(model, self.arch, self.hparams.layers)
         self.arch = self._with_value_site(self.arch, self.hparams.value_site)
         resolve_corpus(self.hparams.mom2_dataset, model, tok, n_tokens=self.hparams.mom2_n_tokens)  # usable?

@@ -13,7 +13,13 @@ parameters, the log-probabilities of the loss are float32 (autocast's policy for
 - ``"bfloat16"`` / ``"float16"``: autocast of the matmuls (and TF32 for those autocast
   leaves in float32, on CUDA). On a CPU, attention then uses PyTorch's math kernel: the
   fused CPU kernel's backward is about 5× slower in bfloat16 than in float32 (a development
-  profile of SmolLM2's z, no script kept), the math kernel runs it as plain bfloat16 matmuls.
+  profile of SmolLM2's z, no script kept), the math kernel runs it as plain bfloat16 matmuls;
+- ``"auto"``: bfloat16 where the hardware runs it natively (a CUDA GPU that supports it, a
+  CPU that reports ``avx512_bf16``, ``amx_bf16`` or Arm's ``bf16``), float32 elsewhere.
+  Without native support a CPU emulates bfloat16 matmuls, 3–4× *slower* than float32.
+  :func:`resolve` turns it into the concrete name, which is what results record.
+
+``benchmarks/precision_speed.py`` prints both precisions' speed of z on the machine at hand.
 """
 from __future__ import annotations
 
@@ -21,7 +27,35 @@ from contextlib import ExitStack, contextmanager
 
 import torch
 
-DTYPES = ("float32", "tf32", "bfloat16", "float16")
+DTYPES = ("float32", "tf32", "bfloat16", "float16", "auto")
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")     # x86 (AVX-512 BF16, AMX) and Arm (FEAT_BF16)
+
+
+def cpu_flags() -> set[str]:
+    """The instruction-set flags the CPU reports (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return {w for line in f if line.startswith(("flags", "Features")) for w in line.split(":", 1)[1].split()}
+    except OSError:
+        return set()
+
+
+def native_bfloat16(device: torch.device | str) -> bool:
+    """Whether ``device`` runs bfloat16 matmuls natively (not emulated in float32)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(cpu_flags() & set(CPU_BF16_FLAGS))
+    return False
+
+
+def resolve(dtype: str | None, device: torch.device | str) -> str | None:
+    """``dtype`` as it will run on ``device``: ``"auto"`` becomes ``"bfloat16"`` where the
+    device has native bfloat16 and ``"float32"`` elsewhere; other names are returned as given."""
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if native_bfloat16(device) else "float32"
 
 
 @contextmanager
@@ -38,6 +72,7 @@ def _matmul_precision(level: str):
 def compute(device: torch.device | str, dtype: str | None):
     """The bulk passes at ``dtype`` (see the module docstring)."""
     device = torch.device(device)
+    dtype = resolve(dtype, device)
     with ExitStack() as stack:
         if dtype in ("bfloat16", "float16"):
             stack.enter_context(torch.autocast(device.type, dtype=getattr(torch, dtype)))
