@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -90,17 +91,103 @@ def absolute_env() -> None:
 def execute(task: Task, out_dir: Path, notebook_dir: Path = ROOT / "notebooks", progress: bool = True) -> Path:
     """Run ``task`` with papermill, writing the executed notebook to
     ``<out_dir>/executed/`` and the notebook's tables and figures to ``out_dir``.
-    Raises what papermill raises when a cell fails (the failing notebook is written)."""
+    Raises what papermill raises when a cell fails (the failing notebook is written).
+    The executed notebook names no path of this machine (:func:`tidy_notebook`)."""
     import papermill as pm
 
     absolute_env()
     out_dir = Path(out_dir).resolve()
+    notebook_dir = Path(notebook_dir).resolve()
     dst = task.executed(out_dir)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(Path(notebook_dir) / f"{task.notebook}.ipynb"), str(dst),
-                        parameters={**task.parameters, PLACE_HOLDER: str(out_dir)}, cwd=str(notebook_dir),
-                        progress_bar=progress, log_output=progress, kernel_name="python3")
+    where = os.path.relpath(out_dir, notebook_dir)          # as the kernel (cwd notebooks/) sees it
+    try:
+        pm.execute_notebook(str(notebook_dir / f"{task.notebook}.ipynb"), str(dst),
+                            parameters={**task.parameters, PLACE_HOLDER: where}, cwd=str(notebook_dir),
+                            progress_bar=progress, log_output=progress, kernel_name="python3")
+    finally:
+        if dst.exists():
+            tidy_notebook(dst, notebook_dir.parent)
     return dst
+
+
+def _machine_paths(root: Path) -> list[tuple[str, str]]:
+    """(absolute path, what stands for it) of this machine, longest first: the installed
+    packages, the Python prefix, the checkout, the home folder."""
+    import site
+    import sys
+    import sysconfig
+
+    places = [(p, "<site-packages>") for p in {sysconfig.get_paths()["purelib"], *site.getsitepackages()}]
+    places += [(sys.prefix, "<python>"), (sys.base_prefix, "<python>"), (str(root), "<repo>"),
+               (str(Path.home()), "~"), (tempfile.gettempdir(), "<tmp>")]
+    return sorted({(str(p), r) for p, r in places if p and len(str(p)) > 1}, key=lambda x: -len(x[0]))
+
+
+def _terminal_text(text: str) -> str:
+    """What a terminal would show of text progress bars: per line, the part after the last
+    carriage return, cursor-movement codes dropped."""
+    text = text.replace("\x1b[A", "")
+    lines = [line.rsplit("\r", 1)[-1] for line in text.split("\n")]
+    # tqdm's "IProgress not found" (a kernel without ipywidgets) and the import line it quotes
+    lines = [x for x in lines if "TqdmWarning: IProgress not found" not in x and "import tqdm as notebook_tqdm" not in x]
+    kept: list[str] = []
+    for line in lines:                  # successive states of one bar: its last one
+        bar = line.split(":", 1)[0] if "%|" in line else None
+        if bar is not None and kept and "%|" in kept[-1] and kept[-1].split(":", 1)[0] == bar:
+            kept[-1] = line
+        else:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def tidy_notebook(path: Path, root: Path = ROOT) -> None:
+    """Rewrite an executed notebook so that it holds no path of the machine that ran it:
+    papermill's input/output paths become relative to the checkout, any other absolute
+    path of this machine is replaced by what stands for it (``<repo>``,
+    ``<site-packages>``, ...); consecutive stream outputs are joined and text progress
+    bars shown as a terminal would show them. The notebook's results are not touched."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    root = Path(root).resolve()
+    meta = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if meta.get(key) and Path(meta[key]).is_absolute():
+            p = Path(meta[key])
+            meta[key] = p.relative_to(root).as_posix() if p.is_relative_to(root) else p.name
+    params = meta.get("parameters", {})
+    if isinstance(params.get(PLACE_HOLDER), str) and Path(params[PLACE_HOLDER]).is_absolute():
+        params[PLACE_HOLDER] = os.path.relpath(params[PLACE_HOLDER], root / "notebooks")
+    places = _machine_paths(root)
+
+    def clean(text: str) -> str:
+        for place, stand_in in places:          # only where the path starts (not "../tmp" for "/tmp")
+            text = re.sub(r"(?<![\w./~-])" + re.escape(place) + r"(?![\w-])", stand_in, text)
+        return text
+
+    for cell in nb.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell.source = cell.source.replace(f'"{root}/', '"../').replace(f'"{root}"', '".."')
+        cell.source = clean(cell.source)
+        outputs = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                if outputs and outputs[-1].get("output_type") == "stream" and outputs[-1]["name"] == out["name"]:
+                    outputs[-1]["text"] += out["text"]
+                    continue
+            outputs.append(out)
+        for out in outputs:
+            if out.get("output_type") == "stream":
+                out["text"] = clean(_terminal_text(out["text"]))
+            for mime, value in out.get("data", {}).items():
+                if isinstance(value, str) and not mime.startswith("image/"):
+                    out["data"][mime] = clean(value)
+            if "traceback" in out:
+                out["traceback"] = [clean(t) for t in out["traceback"]]
+        if "outputs" in cell:
+            cell.outputs = outputs
+    nbformat.write(nb, path)
 
 
 def is_done(task: Task, out_dir: Path) -> bool:
