@@ -59,7 +59,7 @@ def run(models=DEFAULT_MODELS, notebooks=tuple(NOTEBOOKS), out_dir: Path | None 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
-    ap.add_argument("--notebooks", nargs="+", default=list(NOTEBOOKS), help="01 02 03 04 or notebook names")
+    ap.add_argument("--notebooks", nargs="+", default=list(NOTEBOOKS), help="00 01 02 03 04 or notebook names")
     ap.add_argument("--profile", default="quick", choices=sorted(PROFILES),
                     help="a named set of notebook parameters (editlib/profiles.py)")
     ap.add_argument("--out", default=None, help="default: figures/ (quick) or figures/<profile>/")

@@ -19,7 +19,7 @@ from .experiments import slug
 from .profiles import get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = {"01": "01_objectives", "02": "02_edit_distribution", "03": "03_emmet_batch_size",
+NOTEBOOKS = {"00": "00_quickstart", "01": "01_objectives", "02": "02_edit_distribution", "03": "03_emmet_batch_size",
              "04": "04_sequential_editing"}
 PLACE_HOLDER = "out_dir"          # the one parameter that names where a run writes, not what it computes
 

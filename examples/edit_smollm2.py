@@ -4,11 +4,11 @@
 
 For ROME, MEMIT and EMMET: the greedy continuation of the rewrite prompt, a paraphrase and
 a neighbour before and after the edit, and the solver's diagnostics. The weights are
-restored bit-exactly after each method.
+restored bit-exactly after each method. notebooks/00_quickstart.ipynb shows the same, with
+AlphaEdit, a CounterFact case's scores and the restore checked.
 """
-import torch
-
 from editlib import Editor, load_model
+from editlib.metrics.generation import greedy_continuations
 
 REQUEST = {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux",
            "target_new": "English", "target_true": "French"}
@@ -17,10 +17,7 @@ PROBES = ["The mother tongue of Danielle Darrieux is", "Danielle Darrieux's moth
 
 
 def continuation(model, tok, prompt, n=3):
-    ids = tok(prompt, return_tensors="pt").input_ids.to(model.device)
-    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False,
-                         pad_token_id=tok.pad_token_id)
-    return tok.decode(out[0, ids.shape[1]:])
+    return greedy_continuations(model, tok, [prompt], n)[0]
 
 
 def main():

@@ -1,5 +1,5 @@
 """Every notebook runs through papermill with tiny parameters and writes its table and
-figures; no cell errors."""
+figures; no cell errors. The quickstart runs at its real size and its edits take."""
 import json
 
 import nbformat
@@ -39,6 +39,10 @@ def test_notebook_outputs(executed, name):
     assert set(columns) <= set(table.columns)
     assert (table.profile == "tiny").all() and (table.split == "eval").all()       # the run is recorded
     assert table.hardware.iloc[0].startswith("CPU") and (table.wall_s > 0).all()
+    run = table.iloc[0]                                  # ... and what can change its last digits
+    assert run.device == "cpu" and run.dtype == "float32" and run.z_dtype in ("float32", "bfloat16")
+    assert run.threads >= 1 and run.torch_version and run.transformers_version and run.editlib_version
+    assert len(str(run.git_commit)) == 40 or run.git_commit == "unknown"
     assert {"ES", "PS", "NS"} <= set(table.metric)
     assert table.value.notna().any()
     for fig in figures:
@@ -49,3 +53,32 @@ def test_notebook_outputs(executed, name):
     diags = pd.read_csv(out / f"{name}_smollm2-135m_{side}.csv")
     assert {"preservation_cost"} | side_columns <= set(diags.columns)
     json.loads(table.hparams.dropna().iloc[-1])          # hyperparameters recorded with the results
+
+
+def test_quickstart_edits_the_fact_with_every_method_and_restores_it(executed):
+    out, paths = executed
+    nb = nbformat.read(out / "executed" / "00_quickstart_smollm2-135m.ipynb", as_version=4)
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert nb.cells[-1].cell_type == "markdown" and nb.cells[-1].source.startswith("## How to read")
+    said = pd.read_csv(out / "00_quickstart_smollm2-135m_continuations.csv").set_index("probe")
+    scores = pd.read_csv(out / "00_quickstart_smollm2-135m_scores.csv")
+    case = scores.case_id.iloc[0]
+    new, true = _targets(case)
+    assert said.loc["rewrite prompt", "unedited"].strip().startswith(true)       # a fact the model holds ...
+    for method in ("rome", "memit", "emmet", "alphaedit"):
+        assert said.loc["rewrite prompt", method].strip().startswith(new), method  # ... rewritten by each method
+    assert said.loc["rewrite prompt", "rome"] == said.loc["rewrite prompt", "emmet"]   # one fact: EMMET is ROME
+    es = scores[scores.metric == "ES"].set_index("setting").value
+    assert es["unedited"] == 0 and (es.drop("unedited") == 100).all()
+    diags = pd.read_csv(out / "00_quickstart_smollm2-135m_diagnostics.csv").set_index("method")
+    assert diags.loc["rome", "preservation_cost"] == pytest.approx(diags.loc["emmet", "preservation_cost"], rel=1e-6)
+    assert diags.loc["rome", "relative_residual"] < 1e-10 and diags.loc["memit", "relative_residual"] > 1e-4
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+    assert "continuations after every restore equal the unedited ones: True" in text
+
+
+def _targets(case_id):
+    from editlib.data import embedded_counterfact
+
+    rw = next(c for c in embedded_counterfact() if c["case_id"] == case_id)["requested_rewrite"]
+    return rw["target_new"]["str"], rw["target_true"]["str"]

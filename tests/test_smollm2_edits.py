@@ -80,3 +80,29 @@ def test_loaded_by_its_gguf_path_it_finds_its_preset_and_shares_the_caches(smoll
     assert weights_fingerprint(model) == weights_fingerprint(smollm2[0])   # same weights: same cache keys
     w = model.get_submodule(editor.arch.name("rewrite", 0)).weight          # down_proj: (d_model, d_k)
     assert editor.preset.d_k == w.shape[1] == 1536          # the width the paper profile's batches must pass
+
+
+def test_an_edited_model_saved_with_save_pretrained_keeps_its_edit(smollm2, tmp_path):
+    """The model loaded from GGUF saves as safetensors with transformers' own
+    save_pretrained; reloaded by path, it still says the new fact and is recognised as
+    SmolLM2 (its preset found by shape)."""
+    from editlib import load_model
+    from editlib.metrics.generation import greedy_continuations
+
+    model, tok = smollm2
+    prompt = ["The mother tongue of Danielle Darrieux is"]
+    assert greedy_continuations(model, tok, prompt, 3)[0].strip().startswith("French")
+    editor = Editor(model, tok, method="emmet", progress=False, **FAST_STATS)
+    with editor.edited([DARRIEUX]) as result:
+        assert greedy_continuations(model, tok, prompt, 3)[0].strip().startswith("English")
+        model.save_pretrained(tmp_path / "edited")
+        tok.save_pretrained(tmp_path / "edited")
+        name = editor.arch.name("rewrite", result.layers[0])
+        edited_w = model.get_submodule(name).weight.detach().clone()
+    files = {p.name for p in (tmp_path / "edited").iterdir()}
+    assert "model.safetensors" in files and not {f for f in files if f.endswith((".bin", ".gguf"))}
+    again, tok2 = load_model(str(tmp_path / "edited"), device="cpu")
+    assert torch.equal(again.get_submodule(name).weight, edited_w)          # the written Δ, bit for bit
+    assert greedy_continuations(again, tok2, prompt, 3)[0].strip().startswith("English")
+    assert Editor(again, tok2, method="emmet", progress=False).preset.name == "smollm2-135m"
+    assert greedy_continuations(model, tok, prompt, 3)[0].strip().startswith("French")   # the original, restored

@@ -42,6 +42,19 @@ def tfidf_similarity(generated: list[str], references: list[str], idf_corpus: li
     return float(a @ b / (na * nb)) if na and nb else 0.0
 
 
+def greedy_continuations(model, tok, prompts: list[str], max_new_tokens: int = 8) -> list[str]:
+    """The greedy (argmax) continuation of each prompt, without the prompt: what the model
+    "says" when asked, as ROME's demo shows before and after an edit. One prompt at a
+    time (no padding), so each continuation is the one the prompt gets alone."""
+    device = input_device(model)
+    out = []
+    for prompt in prompts:
+        enc = tok(prompt, return_tensors="pt").to(device)
+        ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+        out.append(tok.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True))
+    return out
+
+
 def generate(model, tok, prompts: list[str], max_new_tokens: int = 100, seed: int = 0,
              top_k: int = 5) -> list[str]:
     """Seeded top-k sampling (as the papers' fluency evaluation), one text per prompt."""
