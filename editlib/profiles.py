@@ -4,9 +4,9 @@ parameters change, and ``-p NAME VALUE`` still overrides any of them.
 
 - ``tiny``: seconds per notebook, for CI (checks that every cell runs and writes its outputs).
 - ``quick``: the notebooks' own defaults; the CPU default: the whole suite on both offline
-  models in ≤ 30 min on a 2-core CPU, cold caches, with or without native bfloat16 (01/02:
-  10 single edits; 03: batches to 64; 04: 48 sequential edits per setting, z in bfloat16
-  only where the hardware runs it natively). Figures that show each comparison, not ones
+  models in ≤ 30 min on a 2-core CPU, cold caches, with or without native bfloat16 (01: 8
+  single edits, 02: 10; 03: batches to 32; 04: 30 sequential edits per setting, z in
+  bfloat16 only where the hardware runs it natively). Figures that show each comparison, not ones
   that resolve it: that is the paper profile's job.
 - ``paper``: sized so that each finding is resolved: ≥ 200 single-edit cases in 01/02 (GE, which
   needs sampling after every edit, on the first 50 of 01's); in 03,
@@ -60,12 +60,12 @@ PROFILES = {p.name: p for p in [
                               "edit_overrides": {"v_num_grad_steps": 4, "mom2_n_tokens": 20_000,
                                                  "context_template_lengths": [[10, 1]]}}},
             out_subdir="tiny"),
-    Profile("quick", "the notebooks' defaults: the offline fact set, 10 single edits, batches to 64, "
-                     "48 sequential edits per setting"),
+    Profile("quick", "the notebooks' defaults: the offline fact set, 8-10 single edits, batches to 32, "
+                     "30 sequential edits per setting"),
     Profile("paper", "the findings resolved: 200 single edits; batches past d_k, 64 scored per size",
             notebooks={"*": {"dataset": "counterfact_simple", "split": "eval"},
                        "01": {"n_cases": 200, "generation": 50, "gen_tokens": 40},
-                       "02": {"n_cases": 200},
+                       "02": {"n_cases": 200, "methods": ["rome", "memit", "emmet"]},
                        "03": {"n_cases": 3072, "batch_sizes": _batches_to(3072), "scored": 64,
                               "edit_overrides": LIGHT_Z,
                               "cond_batch_sizes": [1, 16, 64, 256, 512, 1024, 1536, 2048, 3072, 4096]},

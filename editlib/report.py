@@ -40,7 +40,7 @@ def markdown(df: pd.DataFrame) -> str:
 
 
 def run_line(table: pd.DataFrame) -> str:
-    cols = [c for c in ("profile", "hardware", "dataset", "split") if c in table]
+    cols = [c for c in ("profile", "hardware", "threads", "z_dtype", "dataset", "split") if c in table]
     parts = [f"{c} {table[c].iloc[0]}" for c in cols]
     if "wall_s" in table:
         parts.append(f"notebook wall time {table['wall_s'].max():.0f} s")
