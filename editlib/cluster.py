@@ -53,12 +53,52 @@ def connect(scheduler: str, workers: int | None = None, timeout: str = "10s"):
         n = workers or max(1, min(2, os.cpu_count() or 1))
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), max(1, (os.cpu_count() or 1) // n)
+    probe_scheduler(scheduler)
     try:
         return Client(scheduler, timeout=timeout), None
     except (OSError, TimeoutError, ValueError) as e:
         raise ClusterError(f"cannot reach a Dask scheduler at {scheduler!r} ({type(e).__name__}: {e}). Start "
                            "one with `dask scheduler` and give its tcp://host:port, or use --scheduler local"
                            ) from None
+
+
+def probe_scheduler(address: str, timeout: float = 5.0) -> None:
+    """Check that a Dask scheduler answers at ``tcp://host:port`` before a client is made:
+    Dask's client would hang on a server that never answers (an HTTP server) and read
+    another protocol's bytes as a message length ("3.07 EiB"). A Dask scheduler sends its
+    handshake as soon as a connection opens: an 8-byte message length, then an 8-byte
+    frame count, both small. Anything else, or nothing within ``timeout`` seconds, is a
+    :class:`ClusterError` naming the address. Other protocols (tls://, ...) are left to Dask."""
+    import socket
+    import struct
+    from urllib.parse import urlsplit
+
+    if not address.startswith("tcp://"):
+        return
+    where = urlsplit(address)
+    if not where.hostname or not where.port:
+        raise ClusterError(f"{address!r} is not a scheduler address: give tcp://host:port")
+    hint = ("Start one with `dask scheduler` and give its tcp://host:port, or use --scheduler local")
+    try:
+        with socket.create_connection((where.hostname, where.port), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            head = b""
+            while len(head) < 16:
+                chunk = conn.recv(16 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+    except socket.timeout:
+        raise ClusterError(f"the server at {address!r} sent nothing within {timeout:g} s: not a Dask scheduler. "
+                           + hint) from None
+    except OSError as e:
+        raise ClusterError(f"cannot reach a Dask scheduler at {address!r} ({type(e).__name__}: {e}). " + hint) from None
+    if len(head) < 16:
+        raise ClusterError(f"the server at {address!r} closed the connection: not a Dask scheduler. " + hint)
+    length, frames = struct.unpack("<QQ", head)
+    if not (0 < length < 2**26 and 0 < frames < 2**10):
+        raise ClusterError(f"the server at {address!r} speaks another protocol (it began {head[:8]!r}): not a "
+                           "Dask scheduler. " + hint)
 
 
 def _write(outcome: Outcome, out_dir: Path) -> None:

@@ -140,17 +140,37 @@ def _read_json(path: Path):
     return json.loads(path.read_text())
 
 
+def check_cached_tensor(blob, field: str, shape: tuple[int, ...], key: str | None = None) -> bool:
+    """A cache entry's content as expected: ``blob[field]`` a floating tensor of ``shape``
+    with finite values, and ``blob["key"] == key`` when a key is given (the entry was
+    written for this file's key, not copied from another). Raises ``ValueError`` naming
+    what is wrong, for :func:`load_cached` to report."""
+    if not isinstance(blob, dict):
+        raise ValueError(f"a {type(blob).__name__}, not a dict")
+    t = blob.get(field)
+    if not torch.is_tensor(t) or not t.is_floating_point():
+        raise ValueError(f"{field!r} is not a floating-point tensor")
+    if tuple(t.shape) != tuple(shape):
+        raise ValueError(f"{field!r} has shape {tuple(t.shape)}, expected {tuple(shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{field!r} holds NaN or inf values")
+    if key is not None and blob.get("key") != key:
+        raise ValueError(f"written for key {blob.get('key')!r}, not this entry's {key!r}")
+    return True
+
+
 def load_cached(path: Path, check: Callable[[object], bool] = lambda obj: True):
     """A cache entry (``.pt`` via torch, ``.json`` as JSON), or None when there is none.
     An entry that cannot be read or fails ``check`` (truncated, corrupt, foreign) is
     reported once as a :class:`~editlib.errors.CacheWarning` naming the file and removed,
-    so the caller recomputes and replaces it."""
+    so the caller recomputes and replaces it. See :func:`check_cached_tensor` for checks
+    of a tensor's shape, dtype and values."""
     path = Path(path)
     if not path.exists():
         return None
     try:
         obj = (_read_json if path.suffix == ".json" else _read_torch)(path)
-        if not check(obj):
+        if not check(obj):              # (a check may also raise ValueError naming what is wrong)
             raise ValueError("unexpected content")
         return obj
     except Exception as e:  # noqa: BLE001 - any unreadable entry is recomputed, never fatal

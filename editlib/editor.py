@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from . import precision
-from .config import atomic_save, cache_dir, load_cached, stable_key
+from .config import atomic_save, cache_dir, check_cached_tensor, load_cached, stable_key
 from .corpus import resolve_corpus
 from .distribute import distribute
 from .errors import EditRequestError, HyperparameterError
@@ -27,7 +27,8 @@ from .fingerprint import model_identity, shape_slug, tokenizer_fingerprint, weig
 from .hparams import EditHparams, get_method, load_preset, preset_for_identity, split_overrides
 from .keys import compute_keys, site_values, template_keys, template_mean
 from .ledger import ledger
-from .models import as_w, check_layers, check_resident, context_length, get_architecture, input_device
+from .models import as_w, check_layers, check_vocabulary, check_resident, context_length, get_architecture, input_device
+from .preserved import PreservedKeys
 from .prompts import encode, target_ids
 from .requests import EditRequest, as_requests, check_finite
 from .stats import second_moments
@@ -52,8 +53,9 @@ class EditResult:
         return pd.DataFrame([{"method": self.method, **d} for d in self.diagnostics])
 
 
-def _is_z_blob(b) -> bool:
-    return isinstance(b, dict) and torch.is_tensor(b.get("z")) and b["z"].ndim == 1 and isinstance(b.get("info"), dict)
+def _is_z_blob(b, d_v: int, key: str) -> bool:
+    """A cached z: a finite float vector of the value site's width, written for this key."""
+    return check_cached_tensor(b, "z", (d_v,), key) and isinstance(b.get("info"), dict)
 
 
 class Editor:
@@ -69,6 +71,7 @@ class Editor:
                  use_cache: bool = True, progress: bool = True, **overrides):
         self.model, self.tok = model, tok
         self.arch = get_architecture(model)
+        check_vocabulary(model, tok)
         self.method = get_method(method)
         hp_over, cfg_over = split_overrides(self.method, overrides)
         preset_name = preset or getattr(model, "editlib_name", None)
@@ -101,11 +104,7 @@ class Editor:
         self._templates: list[str] | None = None
         self._covs: dict[int, torch.Tensor] = {}
         self._prepared: dict = {}                     # per layer, what the method derives from C0 once
-        self.n_preserved = 0                          # facts written by this Editor and still live
-        # the keys this Editor wrote, per layer: K_p K_pᵀ (float64) plus keys not yet folded
-        # into it (folded at the next solve, so a one-off edit never pays for a d_k × d_k sum)
-        self._preserved: dict[int, torch.Tensor] = {}
-        self._pending: dict[int, list[torch.Tensor]] = {}
+        self._preserved = PreservedKeys()             # the keys this Editor wrote and the model still holds
         self.stats_info: dict = {}
 
     @staticmethod
@@ -120,6 +119,21 @@ class Editor:
 
     def __repr__(self) -> str:
         return f"Editor({self.uid}, layers={self.hparams.layers})"
+
+    @property
+    def n_preserved(self) -> int:
+        """Facts written by this Editor that the model still holds."""
+        self._sync()
+        return len(self._preserved)
+
+    def _sync(self) -> None:
+        """Forget the edits of this Editor that were undone from outside (``editlib.restore``,
+        another Editor's ``edited()`` block), with a warning: they are no longer in the
+        model, so they are no longer preserved."""
+        lost = self._preserved.sync(ledger(self.model).entries_of(self.uid))
+        if lost:
+            warnings.warn(f"{self!r}: {lost} of the facts it wrote were undone from outside (editlib.restore or "
+                          "another Editor's edited() block); it no longer counts or preserves them", stacklevel=3)
 
     @property
     def has_live_edits(self) -> bool:
@@ -196,8 +210,9 @@ class Editor:
                      for r in requests]
         z: list[torch.Tensor | None] = [None] * len(requests)
         per_fact: list[dict] = [{} for _ in requests]
+        d_v = as_w(self.model.get_submodule(self.arch.name("rewrite", layer)).weight, self.arch).shape[0]
         for i, p in enumerate(paths):
-            blob = load_cached(p, check=_is_z_blob)
+            blob = load_cached(p, check=lambda b, key=p.stem: _is_z_blob(b, d_v, key))
             if blob is not None:
                 z[i], per_fact[i] = blob["z"], {**blob["info"], "cached": True}
         todo = [i for i, v in enumerate(z) if v is None]
@@ -208,7 +223,7 @@ class Editor:
                     z[i] = z_new[j].cpu()
                     per_fact[i] = {k: v[j] for k, v in z_info.items()}
                     if cacheable:
-                        atomic_save({"z": z[i], "info": per_fact[i]}, paths[i])
+                        atomic_save({"z": z[i], "info": per_fact[i], "key": paths[i].stem}, paths[i])
                     per_fact[i]["cached"] = False
         info = {k: [f.get(k) for f in per_fact] for k in per_fact[0]}
         device = input_device(self.model)
@@ -221,6 +236,7 @@ class Editor:
         back bit for bit before the exception propagates. Repeated calls accumulate
         (sequential editing); :meth:`restore` undoes them all."""
         requests = self.check_requests(requests)
+        self._sync()
         if not self.method.batch and len(requests) > 1:
             raise ValueError(f"{self.method.name} writes one fact at a time, got {len(requests)}; "
                              "use method='emmet' or 'memit' for a batch, or apply one request at a time")
@@ -264,7 +280,7 @@ class Editor:
                                             prepared=self._prepared.get(layer))
             check_finite(f"Δ at layer {layer}", delta)
             written[layer] = keys
-            return delta, {**diag, "n_preserved": self.n_preserved}
+            return delta, {**diag, "n_preserved": len(self._preserved)}
 
         with ledger(self.model).transaction(self.model, self.uid) as write:
             def apply(layer, delta):
@@ -273,9 +289,8 @@ class Editor:
                 deltas[name] = delta.cpu()
 
             steps = distribute(hp.layers, z.T, keys_at, values_at_last, solve, apply, progress=self.progress)
-        for layer, keys in written.items():                 # only once the whole edit has landed
-            self._pending.setdefault(layer, []).append(keys.detach().float().cpu())
-        self.n_preserved += len(requests)
+        led = ledger(self.model)                            # only once the whole edit has landed
+        self._preserved.add({led.top_entry(name) for name in deltas}, len(requests), written)
         t["solve_s"] = time.perf_counter() - t0
         t["total_s"] = sum(t.values())
         return EditResult(self.method.name, list(hp.layers), requests, deltas, [d for _, _, d in steps],
@@ -284,10 +299,8 @@ class Editor:
     def preserved_gram(self, layer: int) -> torch.Tensor | None:
         """K_p K_pᵀ (float64, CPU) of the keys this Editor has written at ``layer`` and not
         restored (None before any edit): what sequential objectives preserve."""
-        for k in self._pending.pop(layer, []):
-            k = k.double()
-            self._preserved[layer] = self._preserved.get(layer, 0) + k @ k.T
-        return self._preserved.get(layer)
+        self._sync()
+        return self._preserved.gram(layer)
 
     def restore(self) -> list[str]:
         """Undo this Editor's live edits, bit for bit: each weight it wrote goes back to
@@ -297,7 +310,7 @@ class Editor:
         or use ``editlib.restore(model)`` to put back every original). Returns the names
         of the weights restored."""
         names = ledger(self.model).undo_owner(self.model, self.uid, label=repr(self))
-        self._preserved, self._pending, self.n_preserved = {}, {}, 0
+        self._preserved.clear()
         return names
 
     @contextmanager
@@ -307,11 +320,11 @@ class Editor:
         other Editors made inside the block (undone with a warning)."""
         led = ledger(self.model)
         mark = led.checkpoint()
-        kept = dict(self._preserved), {l: list(v) for l, v in self._pending.items()}, self.n_preserved
+        kept = self._preserved.snapshot()
         try:
             yield self.apply(requests)
         finally:
-            self._preserved, self._pending, self.n_preserved = kept
+            self._preserved.reset_to(kept)
             others = led.rollback(self.model, mark) - {self.uid}
             if others:
                 warnings.warn(f"leaving {self!r}.edited(): also undid edits other Editors made inside the "

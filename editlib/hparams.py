@@ -3,6 +3,7 @@ objective, a registry from method name to solver + config, and presets loaded fr
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from typing import Callable
@@ -160,13 +161,19 @@ def _emmet(keys, resid, cov, cfg: EmmetConfig, preserved=None, prepared=None):
 
 
 def _null_space(cov, cfg: AlphaEditConfig):
-    return solvers.null_space_projection(cov, cfg.null_space_threshold, cfg.relative_threshold)
+    projection, rank = solvers.null_space_projection(cov, cfg.null_space_threshold, cfg.relative_threshold)
+    if rank == cov.shape[0]:            # P = I: the projection keeps every direction, so it preserves nothing
+        warnings.warn(f"AlphaEdit: every eigenvalue of C0 is below null_space_threshold={cfg.null_space_threshold:g}"
+                      f"{' (relative)' if cfg.relative_threshold else ''}, so the projection is the identity and "
+                      "nothing is preserved (the update is the ridge solution); lower the threshold", stacklevel=4)
+    return projection, rank
 
 
 def _alphaedit(keys, resid, cov, cfg: AlphaEditConfig, preserved=None, prepared=None):
     projection, rank = prepared if prepared is not None else _null_space(cov, cfg)
     delta, diag = solvers.alphaedit(keys, resid, cov, projection.to(keys.device), preserved, cfg.alpha)
-    return delta, {**_split_preservation(diag, delta, preserved), "projection_rank": rank}
+    return delta, {**_split_preservation(diag, delta, preserved), "projection_rank": rank,
+                   "null_space_threshold": cfg.null_space_threshold, "relative_threshold": cfg.relative_threshold}
 
 
 METHODS: dict[str, Method] = {

@@ -60,6 +60,14 @@ class EditLedger:
     def is_edited(self) -> bool:
         return any(self.stacks.values())
 
+    def entries_of(self, owner: str) -> set[int]:
+        """The live entries (their ``seq``) ``owner`` wrote, over every weight."""
+        return {e.seq for stack in self.stacks.values() for e in stack if e.owner == owner}
+
+    def top_entry(self, name: str) -> int:
+        """The ``seq`` of the entry on top of weight ``name``: the one its last write joined."""
+        return self.stacks[name][-1].seq
+
     # ------------------------------------------------------------ writing
     @contextmanager
     def transaction(self, model: nn.Module, owner: str):

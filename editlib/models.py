@@ -248,25 +248,51 @@ def _known_names() -> list[str]:
     return sorted(OFFLINE_MODELS) + [f"tiny-{t}" for t in TINY]
 
 
-def _load_by_name(name: str, dtype: torch.dtype, placement: dict | None = None):
-    """A local directory, or a hub name; errors say what was tried and what exists offline."""
+def check_model_name(name: str) -> None:
+    """What can be said of a model name without loading anything: an unknown tiny model, a
+    path that does not exist or is a file but not a .gguf, or a misspelt offline alias
+    ("did you mean") is a :class:`~editlib.errors.ModelLoadError` listing what exists.
+    Anything else may be a hub name, which only loading can check."""
+    if not isinstance(name, (str, os.PathLike)) or not str(name).strip():
+        raise ModelLoadError(f"a model name or path is needed, not {name!r}")
+    name = str(name)
+    if name.lower() in OFFLINE_MODELS:
+        return
+    if name.lower().startswith("tiny-"):
+        from .testing import TINY
+
+        if name.lower()[5:] not in TINY:
+            raise ModelLoadError(f"no tiny test model {name!r}; choose from {[f'tiny-{t}' for t in TINY]}")
+        return
     path = Path(name).expanduser()
+    if name.endswith(".gguf"):
+        if not path.is_file():
+            raise ModelLoadError(f"the GGUF file {name!r} does not exist")
+        return
     if _looks_like_path(name):
         if not path.exists():
             raise ModelLoadError(f"no such file or directory: {name!r} (a model must be an offline alias "
                                  f"{_known_names()}, a .gguf file, a model directory, or a hub name)")
         if not path.is_dir():
             raise ModelLoadError(f"{name!r} is a file but not a .gguf: pass the model's directory")
-        try:
-            return _load_dir(path, dtype, placement)
-        except Exception as e:  # noqa: BLE001
-            raise ModelLoadError(f"cannot load a model from the directory {path} ({type(e).__name__}: {e})") from e
+        return
     if "/" not in name:
         close = ([k for k in _known_names() if k.startswith(name.lower())]
                  or difflib.get_close_matches(name.lower(), _known_names(), n=1, cutoff=0.75))
         if close:
             raise ModelLoadError(f"unknown model {name!r}: did you mean {close[0]!r}? Offline aliases and "
                                  f"test models: {_known_names()}")
+
+
+def _load_by_name(name: str, dtype: torch.dtype, placement: dict | None = None):
+    """A local directory, or a hub name; errors say what was tried and what exists offline."""
+    check_model_name(name)
+    path = Path(name).expanduser()
+    if _looks_like_path(name):
+        try:
+            return _load_dir(path, dtype, placement)
+        except Exception as e:  # noqa: BLE001
+            raise ModelLoadError(f"cannot load a model from the directory {path} ({type(e).__name__}: {e})") from e
     try:
         return _load_dir(name, dtype, placement)
     except Exception as e:  # noqa: BLE001
@@ -277,6 +303,42 @@ def _load_by_name(name: str, dtype: torch.dtype, placement: dict | None = None):
 
 
 DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def available_devices() -> list[str]:
+    """The devices torch can use here, in words: "cpu", "cuda:0", ..., "mps"."""
+    found = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else ["cpu"]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+def check_device(device, what: str = "device") -> None:
+    """Refuse a device this machine does not have, naming the ones it has (torch's own
+    error, "Torch not compiled with CUDA enabled", comes later and says neither)."""
+    if device is None or str(device) in ("disk", "meta"):
+        return
+    try:
+        d = torch.device("cuda", device) if isinstance(device, int) and not isinstance(device, bool) else torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ModelLoadError(f"{what}={device!r} is not a device ({e}); devices here: {available_devices()}") from None
+    if d.type == "cuda" and (not torch.cuda.is_available() or (d.index or 0) >= torch.cuda.device_count()):
+        raise ModelLoadError(f"{what}={str(device)!r} asks for a CUDA device this machine does not have "
+                             f"(torch {torch.__version__}, CUDA devices: {torch.cuda.device_count()}); "
+                             f"devices here: {available_devices()}")
+    if d.type == "mps" and "mps" not in available_devices():
+        raise ModelLoadError(f"{what}={str(device)!r}: no MPS device here; devices here: {available_devices()}")
+
+
+def check_vocabulary(model: nn.Module, tok) -> None:
+    """Refuse a tokenizer whose token ids do not all fit the model's embedding: the
+    tokenizer of another model would otherwise fail deep inside torch ("index out of
+    range in self")."""
+    rows = model.get_input_embeddings().num_embeddings
+    size = len(tok)
+    if size > rows:
+        raise ModelLoadError(f"the tokenizer has {size} tokens but the model's embedding has {rows} rows: is it the "
+                             f"tokenizer of another model? Load both with load_model(name)")
 
 
 def _placement(device, device_map, max_memory) -> dict | None:
@@ -294,6 +356,9 @@ def _placement(device, device_map, max_memory) -> dict | None:
                              "{module name: device} is needed")
     if not isinstance(device_map, (str, dict)):
         raise ModelLoadError(f"device_map must be a strategy or a dict, not {type(device_map).__name__}")
+    if isinstance(device_map, dict):
+        for module, d in device_map.items():
+            check_device(d, f"device_map[{module!r}]")
     return {"device_map": device_map, **({"max_memory": max_memory} if max_memory is not None else {})}
 
 
@@ -345,6 +410,8 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
         raise ModelLoadError(f"a model name or path is needed, not {name_or_path!r}")
     dtype = resolve_dtype(dtype)
     placement = _placement(device, device_map, max_memory)
+    if not placement:
+        check_device(device)
     device = None if placement else torch.device(device) if device is not None else default_device()
     name = str(name_or_path)
     if name.lower().startswith("tiny-"):

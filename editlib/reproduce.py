@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import EditlibError
+from .models import check_model_name
 from .profiles import PROFILES, get_profile
 from .runs import NOTEBOOKS, ROOT, execute, plan
 
@@ -79,6 +81,12 @@ def main(argv=None):
     params = {k: _value(v) for k, v in a.parameter}
     if a.device:
         params["device"] = a.device
+    try:                                  # everything the run needs, checked before any kernel starts
+        for model in a.models:
+            check_model_name(model)
+        tasks = plan(a.models, a.notebooks, a.profile, params)
+    except EditlibError as e:
+        sys.exit(f"error: {e}")
     t0 = time.time()
     if a.scheduler is None:
         for p in run(a.models, a.notebooks, a.out, params, profile=a.profile):
@@ -88,8 +96,7 @@ def main(argv=None):
     from .cluster import ClusterError, run_on_cluster, summary
 
     try:
-        outcomes = run_on_cluster(plan(a.models, a.notebooks, a.profile, params), Path(a.out or default_out(a.profile)),
-                                  a.scheduler, a.workers, a.force, a.ship)
+        outcomes = run_on_cluster(tasks, Path(a.out or default_out(a.profile)), a.scheduler, a.workers, a.force, a.ship)
     except ClusterError as e:
         sys.exit(f"error: {e}")
     print(summary(outcomes))

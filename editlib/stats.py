@@ -23,11 +23,11 @@ import torch
 from tqdm.auto import tqdm
 
 from . import precision
-from .config import atomic_save, cache_dir, file_safe, load_cached, stable_key
+from .config import atomic_save, cache_dir, check_cached_tensor, file_safe, load_cached, stable_key
 from .corpus import Corpus, corpus_documents, resolve_corpus
 from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
 from .hooks import StopForward, hooks
-from .models import Architecture, input_device
+from .models import Architecture, as_w, input_device
 from .prompts import pad, pad_id
 
 DEFAULT_BATCH_TOKENS = {"cpu": 2048, "cuda": 16384}
@@ -74,8 +74,13 @@ def _cache_path(model, tok, arch, layer, corpus: Corpus, n_tokens, seq_len, dtyp
     return cache_dir("stats") / shape_slug(model) / f"L{layer}-{label}-{n_tokens}tok-{key}.pt"
 
 
-def _is_blob(d) -> bool:
-    return isinstance(d, dict) and {"mom2", "count", "corpus"} <= set(d) and torch.is_tensor(d["mom2"])
+def _is_blob(d, d_k: int, key: str) -> bool:
+    """A cached Σ k kᵀ: a finite d_k × d_k float matrix over a positive token count,
+    written for this key."""
+    check_cached_tensor(d, "mom2", (d_k, d_k), key)
+    if not isinstance(d.get("count"), int) or d["count"] <= 0 or "corpus" not in d:
+        raise ValueError(f"token count {d.get('count')!r} is not a positive integer")
+    return True
 
 
 def second_moments(model, tok, arch: Architecture, layers: list[int], corpus: str = "auto",
@@ -88,7 +93,8 @@ def second_moments(model, tok, arch: Architecture, layers: list[int], corpus: st
     out, info = {}, {"corpus": corpus, "n_tokens": n_tokens, "seq_len": seq_len, "cached_layers": [],
                      "corpus_used": resolved.description, "corpus_identity": resolved.identity}
     for layer, p in paths.items():
-        blob = load_cached(p, check=_is_blob) if use_cache else None
+        d_k = as_w(model.get_submodule(arch.name("rewrite", layer)).weight, arch).shape[1]
+        blob = load_cached(p, check=lambda d, d_k=d_k, key=p.stem: _is_blob(d, d_k, key)) if use_cache else None
         if blob is not None:
             out[layer] = blob["mom2"] / blob["count"]
             info.update(tokens_used=blob["count"])
@@ -106,7 +112,8 @@ def second_moments(model, tok, arch: Architecture, layers: list[int], corpus: st
     batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS.get(device.type, 2048)
     acc = moment_pass(model, tok, arch, todo, windows, batch_tokens, compute_dtype, progress)
     for l in todo:
-        blob = {"mom2": acc[l], "count": count, "corpus": resolved.description, "corpus_identity": resolved.identity}
+        blob = {"mom2": acc[l], "count": count, "corpus": resolved.description, "corpus_identity": resolved.identity,
+                "key": paths[l].stem}
         if use_cache:
             atomic_save(blob, paths[l])
         out[l] = acc[l] / count

@@ -62,6 +62,20 @@ def dataset(name, content=None):
     return run
 
 
+def foreign_tokenizer(model, tok, tmp):
+    import copy
+
+    other = copy.deepcopy(tok)                    # a tokenizer with more tokens than the model has rows
+    other.add_tokens(["<added-1>", "<added-2>"])
+    Editor(model, other, **OK)
+
+
+def place(**kw):
+    def run(model, tok, tmp):
+        load_model("tiny-llama", **kw)
+    return run
+
+
 LONG = "The capital of {} is " + "very " * 2700 + "much"
 ROWS = [
     # ---- requests
@@ -142,6 +156,8 @@ ROWS = [
     ("missing gguf", load("{tmp}/absent.gguf"), ModelLoadError, "does not exist"),
     ("truncated gguf", bad_gguf, ModelLoadError, "broken.gguf"),
     ("unknown tiny model", load("tiny-bert"), ModelLoadError, "no tiny test model"),
+    ("tokenizer of another model", foreign_tokenizer, ModelLoadError, "402 tokens but the model's embedding has 400"),
+    ("a device that is not one", place(device="gpu0"), ModelLoadError, "is not a device"),
     ("missing .jsonl", dataset("cases.jsonl"), FileNotFoundError, "does not exist"),
     ("dataset of the wrong kind", dataset("cases.txt", "hello"), DatasetError, "expected a .json"),
     ("broken .jsonl", dataset("cases.jsonl", "{not json"), DatasetError, "not valid JSON Lines"),
@@ -164,6 +180,15 @@ def env(tmp_path, monkeypatch):
 
 def files(root):
     return sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file())
+
+
+NO_CUDA = [
+    ("CUDA on a machine without it", place(device="cuda"), ModelLoadError, "devices here: ['cpu'"),
+    ("a second GPU that is not there", place(device="cuda:1"), ModelLoadError, "CUDA device this machine does not have"),
+    ("device_map onto a missing GPU", place(device_map={"": "cuda:0"}), ModelLoadError, "device_map['']='cuda:0'"),
+]
+if not torch.cuda.is_available():
+    ROWS += NO_CUDA
 
 
 def test_the_table_covers_enough_kinds_of_bad_input():
@@ -224,3 +249,101 @@ def test_a_data_directory_that_does_not_exist_is_an_error_not_a_fallback(tmp_pat
     from editlib.config import data_dirs
 
     assert data_dirs()[0] == tmp_path
+
+
+# --------------------------------------------------------------------------- the runner's command line
+def _server(reply: bytes | None):
+    """A TCP server on localhost that is not a Dask scheduler: silent until spoken to (an
+    HTTP server), or sending another protocol's greeting. Returns (address, stop)."""
+    import socket
+    import threading
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+    sock.settimeout(0.2)
+    done = threading.Event()
+
+    def serve():
+        conns = []
+        while not done.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            conns.append(conn)
+            if reply:
+                conn.sendall(reply)
+        for c in conns:
+            c.close()
+        sock.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"tcp://127.0.0.1:{sock.getsockname()[1]}", done.set
+
+
+RUNNER = [
+    ("misspelt parameter", ["--notebooks", "02", "-p", "n_casez", "10"], "did you mean 'n_cases'"),
+    ("negative count", ["--notebooks", "02", "-p", "n_cases", "-3"], "n_cases=-3 is below 1"),
+    ("count as text", ["--notebooks", "02", "-p", "n_cases", "abc"], "n_cases='abc' should be int"),
+    ("zero batch size", ["--notebooks", "03", "-p", "batch_sizes", "[1, 0]"], "batch_sizes=[1, 0] is below 1"),
+    ("unknown notebook", ["--notebooks", "07"], "no notebook '07'; choose from 00, 01"),
+    ("misspelt model", ["--notebooks", "02", "--models", "smollm2"], "did you mean 'smollm2-135m'"),
+    ("silent server as scheduler", ["--notebooks", "02", "--scheduler", "{silent}"], "sent nothing within"),
+    ("another protocol as scheduler", ["--notebooks", "02", "--scheduler", "{ssh}"], "speaks another protocol"),
+]
+
+
+@pytest.mark.parametrize("name, args, fragment", RUNNER, ids=[r[0] for r in RUNNER])
+def test_the_runner_refuses_bad_input_before_any_kernel_starts(tmp_path, name, args, fragment):
+    """`python -m editlib.reproduce` as a user types it: a clear error and a non-zero exit
+    within seconds, no executed notebook written."""
+    import subprocess
+    import sys
+    import time
+
+    silent, stop_silent = _server(None)
+    ssh, stop_ssh = _server(b"SSH-2.0-OpenSSH_9.6\r\n")
+    args = [a.format(silent=silent, ssh=ssh) for a in args]
+    t0 = time.time()
+    try:
+        out = subprocess.run([sys.executable, "-m", "editlib.reproduce", "--profile", "tiny", "--out", str(tmp_path),
+                              *args], capture_output=True, text=True, timeout=60)
+    finally:
+        stop_silent(), stop_ssh()
+    assert out.returncode != 0 and fragment in out.stderr, out.stderr[-2000:]
+    assert time.time() - t0 < 40                               # a clear error within seconds, never a hang
+    assert not list(tmp_path.rglob("*.ipynb"))
+
+
+# --------------------------------------------------------------------------- a user's own data
+def test_a_users_file_is_not_thinned_silently(tmp_path):
+    import json
+    import warnings
+
+    from editlib.data import load_cases
+
+    records = [{"prompt": f"The capital of Land{i} is", "subject": f"Land{i}", "target_new": "Rome",
+                "ground_truth": "Paris"} for i in range(12)]
+    path = tmp_path / "my_facts.json"
+    path.write_text(json.dumps(records))
+    with pytest.warns(UserWarning, match="split='eval' leaves out 12 of the 12 cases"):
+        assert load_cases(str(path)) == []
+    with pytest.raises(DatasetError, match=r"only 0 match .*in split 'eval'.*split='all' draws from every case"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            load_cases(str(path), n=5)
+    assert len(load_cases(str(path), n=5, split="all")) == 5
+    with pytest.raises(DatasetError, match="must be a positive integer"):
+        load_cases("embedded", n=-3)
+
+
+def test_a_subject_that_occurs_twice_is_a_warning(tmp_path):
+    import json
+
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps([{"prompt": "Paris Hilton was born in Paris", "subject": "Paris",
+                                 "target_new": "Rome", "ground_truth": "New York"}]))
+    with pytest.warns(UserWarning, match="the subject 'Paris' occurs 2 times"):
+        (case,) = load_counterfact(str(path))
+    assert case["requested_rewrite"]["prompt"] == "{} Hilton was born in Paris"

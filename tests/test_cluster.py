@@ -60,3 +60,14 @@ def test_without_dask_the_distributed_runner_says_what_to_install(tmp_path, monk
     monkeypatch.setitem(sys.modules, "dask.distributed", None)         # as if not installed
     with pytest.raises(cluster.ClusterError, match=r"pip install 'editlib\[distributed\]'"):
         cluster.run_on_cluster(plan(["smollm2-135m"], ["02"], "tiny"), tmp_path, "local")
+
+
+def test_the_protocol_check_lets_a_real_scheduler_through():
+    """probe_scheduler reads a Dask scheduler's handshake (it must not refuse the real thing)."""
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as local:
+        assert local.scheduler_address.startswith("tcp://")
+        cluster.probe_scheduler(local.scheduler_address)
+    with pytest.raises(cluster.ClusterError, match="not a scheduler address"):
+        cluster.probe_scheduler("tcp://127.0.0.1")

@@ -1,5 +1,6 @@
 """Nothing silently wrong: cache entries are identified by content, unreadable entries are
 recomputed, edits are all-or-nothing, and restore can always bring back the originals."""
+import re
 import warnings
 
 import pytest
@@ -135,6 +136,41 @@ def test_an_unreadable_cache_entry_is_reported_once_and_replaced(model, cache, k
         warnings.simplefilter("error", CacheWarning)                         # replaced: no second warning
         editor(model).apply(REQS[:1])
     editlib.restore(model[0])
+
+
+@pytest.mark.parametrize("kind, field, spoil, reason", [
+    ("z", "z", lambda t: torch.full_like(t, float("nan")), "NaN or inf"),
+    ("z", "z", lambda t: t[:10].clone(), "has shape (10,)"),
+    ("stats", "mom2", lambda t: t.clone().fill_(float("inf")), "NaN or inf"),
+    ("stats", "mom2", lambda t: t[:4, :4].clone(), "has shape (4, 4)"),
+])
+def test_a_readable_entry_with_wrong_content_is_named_and_replaced(model, cache, kind, field, spoil, reason):
+    """A cache entry that loads but holds NaN, the wrong size or another entry's content
+    is a CacheWarning naming the file and the problem, then recomputed; the edit equals
+    one computed without the cache."""
+    editor(model).apply(REQS[:1])
+    editlib.restore(model[0])
+    entries = [p for p in (cache / kind).rglob("*.pt")]
+    assert entries
+    for p in entries:
+        blob = torch.load(p, weights_only=False)
+        blob[field] = spoil(blob[field])
+        torch.save(blob, p)
+    ref = editor(model, use_cache=False).apply(REQS[:1])
+    editlib.restore(model[0])
+    with pytest.warns(CacheWarning, match=f"{entries[0].name}.*{re.escape(reason)}"):
+        result = editor(model).apply(REQS[:1])
+    editlib.restore(model[0])
+    assert all(torch.equal(result.deltas[n], ref.deltas[n]) for n in ref.deltas)
+
+
+def test_an_entry_copied_from_another_key_is_not_used(model, cache):
+    editor(model).apply(REQS[:2])
+    editlib.restore(model[0])
+    a, b = sorted((cache / "z").rglob("*.pt"))[:2]
+    b.write_bytes(a.read_bytes())                                # b now holds a's z under b's name
+    with pytest.warns(CacheWarning, match=f"{b.name}.*written for key"):
+        editor(model).targets(REQS[:2])
 
 
 def test_edits_of_an_edited_model_are_cached_under_its_own_content(model, cache):

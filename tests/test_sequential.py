@@ -140,6 +140,43 @@ def test_editor_keeps_the_keys_it_wrote_and_forgets_them_on_restore(llama, tmp_p
     assert ed.n_preserved == 0
 
 
+def test_an_editor_forgets_facts_undone_from_outside(llama, tmp_path, monkeypatch):
+    """e2 writes inside e1's edited() block; leaving the block undoes e2's edit, so e2 must
+    neither count that fact nor keep its key in the preserved term. The same after
+    editlib.restore(model). A fact still in the model stays preserved."""
+    import editlib
+
+    monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
+    model, tok = llama
+    e1 = Editor(model, tok, method="emmet", mu=0.1, **TINY)
+    e2 = Editor(model, tok, method="emmet", mu=0.1, preserve_edits=1.0, **TINY)
+    first, second = as_requests(REQS[:2]), as_requests(REQS[2:])
+    k1 = compute_keys(model, tok, e2.arch, first, [2], e2.templates)[2].double()
+    e2.apply(first)                                    # outside any block: stays
+    with e1.edited(second[:1]):
+        e2.apply(second)                               # inside e1's block: undone on exit
+        assert e2.n_preserved == 4
+    with pytest.warns(UserWarning, match="2 of the facts it wrote were undone from outside"):
+        assert e2.n_preserved == 2
+    torch.testing.assert_close(e2.preserved_gram(2), k1 @ k1.T)
+    editlib.restore(model)
+    with pytest.warns(UserWarning, match="undone from outside"):
+        assert e2.preserved_gram(2) is None and e2.n_preserved == 0
+    res = e2.apply(second)                             # starts afresh: nothing stale in its preserved term
+    assert res.diagnostics[0]["n_preserved"] == 0 and e2.n_preserved == 2
+    e2.restore()
+
+
+def test_alphaedit_warns_when_its_projection_preserves_nothing(llama, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
+    model, tok = llama
+    ed = Editor(model, tok, method="alphaedit", null_space_threshold=1e12, **TINY)   # above every eigenvalue
+    with pytest.warns(UserWarning, match="projection is the identity and nothing is preserved"):
+        with ed.edited(as_requests(REQS[:1])) as res:
+            d = res.diagnostics[0]
+    assert d["projection_rank"] == model.config.intermediate_size and d["null_space_threshold"] == 1e12
+
+
 def test_second_batch_z_comes_from_the_edited_model(llama, tmp_path, monkeypatch):
     monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
     model, tok = llama

@@ -22,6 +22,7 @@ import hashlib
 import json
 import random
 import urllib.request
+import warnings
 from pathlib import Path
 
 from ..config import cache_dir, data_dirs
@@ -88,15 +89,28 @@ def find_file(name_or_path: str) -> Path:
         "those folders, set EDITLIB_DATA to a folder that holds it, or pass its path.")
 
 
+def _template(text: str, subject: str, where: str) -> str:
+    """``text`` with the subject replaced by "{}": refused when the subject is not in it,
+    and taken at its first occurrence with a warning when it occurs more than once
+    ("Paris Hilton was born in Paris" for the subject "Paris")."""
+    count = text.count(subject)
+    if count == 0:
+        raise DatasetError(f"{where} does not contain the subject {subject!r}")
+    if count > 1:
+        warnings.warn(f"{where}: the subject {subject!r} occurs {count} times in {text!r}; the edit is templated at "
+                      "its first occurrence (give the prompt with '{}' where the subject is meant to be)",
+                      stacklevel=4)
+    return text.replace(subject, "{}", 1)
+
+
 def _from_simple(d: dict, i: int) -> dict:
     for field in ("prompt", "subject", "target_new", "ground_truth"):
         if field not in d:
             raise DatasetError(f"case {d.get('case_id', i)}: missing field {field!r}")
-    if d["subject"] not in d["prompt"]:
-        raise DatasetError(f"case {d.get('case_id', i)}: field 'prompt' does not contain the subject {d['subject']!r}")
     return {
         "case_id": d.get("case_id", i),
-        "requested_rewrite": {"prompt": d["prompt"].replace(d["subject"], "{}", 1), "subject": d["subject"],
+        "requested_rewrite": {"prompt": _template(d["prompt"], d["subject"], f"case {d.get('case_id', i)}: field "
+                                                  "'prompt'"), "subject": d["subject"],
                               "target_new": {"str": d["target_new"]}, "target_true": {"str": d["ground_truth"]},
                               "relation_id": d.get("relation_id")},
         "paraphrase_prompts": [d["rephrase_prompt"]] if d.get("rephrase_prompt") else [],
@@ -189,12 +203,11 @@ def load_zsre(name_or_path: str = "zsre") -> list[dict]:
         for field in ("src", "subject", "alt", "rephrase", "loc", "loc_ans"):
             if field not in d:
                 raise DatasetError(f"zsRE record {i}: missing field {field!r}")
-        if d["subject"] not in d["src"]:
-            raise DatasetError(f"zsRE record {i}: field 'src' does not contain the subject {d['subject']!r}")
         answers = d.get("answers") or [d.get("pred", "")]
         out.append({
             "case_id": d.get("case_id", i),
-            "requested_rewrite": {"prompt": d["src"].replace(d["subject"], "{}", 1), "subject": d["subject"],
+            "requested_rewrite": {"prompt": _template(d["src"], d["subject"], f"zsRE record {i}: field 'src'"),
+                                  "subject": d["subject"],
                                   "target_new": {"str": d["alt"]}, "target_true": {"str": answers[0]}},
             "paraphrase_prompts": [d["rephrase"]],
             "loc_prompt": d["loc"].replace("nq question: ", "") + "?", "loc_answer": d["loc_ans"],
@@ -207,6 +220,8 @@ def subset(cases: list[dict], n: int | None = None, seed: int = 0, relations=Non
     """A seeded subset of ``n`` cases, with unique subjects (so that one batch never holds
     two edits of one subject), optionally only the given relation ids, and never a subject
     in ``exclude_subjects`` (lower-cased; the shuffle is the same with or without it)."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise DatasetError(f"n (the number of cases) must be a positive integer or None for all, got {n!r}")
     pool = [c for c in cases if relations is None or c["requested_rewrite"].get("relation_id") in set(relations)]
     order = list(range(len(pool)))
     random.Random(seed).shuffle(order)

@@ -35,7 +35,20 @@ def split_cases(records: list[dict], split: str = "eval", n: int | None = None, 
     tuning subject; drawn from the same shuffle as "all", skipping them) or "all"."""
     if split not in SPLITS:
         raise DatasetError(f"unknown split {split!r}; expected one of {SPLITS}")
-    if split == "tune":
-        return subset(tuning_cases(records), n=n, seed=seed, relations=relations)
     held = tuning_subjects(records) if split == "eval" else frozenset()
-    return subset(records, n=n, seed=seed, relations=relations, exclude_subjects=held)
+    try:
+        if split == "tune":
+            return subset(tuning_cases(records), n=n, seed=seed, relations=relations)
+        return subset(records, n=n, seed=seed, relations=relations, exclude_subjects=held)
+    except DatasetError as e:
+        if split == "all" or "only" not in str(e):
+            raise
+        what = (f"the 'tune' split holds the first {TUNE_SIZE} unique subjects of a fixed shuffle" if split == "tune"
+                else f"the 'eval' split leaves out the {excluded(records, held)} of {len(records)} cases whose subject "
+                     f"is in the tuning split")
+        raise DatasetError(f"{e} in split {split!r}: {what}; split='all' draws from every case") from None
+
+
+def excluded(records: list[dict], held: frozenset) -> int:
+    """How many of ``records`` the "eval" split leaves out (their subject is a tuning subject)."""
+    return sum(_subject(c) in held for c in records)
