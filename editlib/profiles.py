@@ -4,9 +4,9 @@ parameters change, and ``-p NAME VALUE`` still overrides any of them.
 
 - ``tiny``: seconds per notebook, for CI (checks that every cell runs and writes its outputs).
 - ``quick``: the notebooks' own defaults; the CPU default: the whole suite on both offline
-  models in ≤ 30 min on a 2-core CPU, cold caches, with or without native bfloat16 (01: 8
-  single edits, 02: 10; 03: batches to 32; 04: 30 sequential edits per setting, z in
-  bfloat16 only where the hardware runs it natively). Figures that show each comparison, not ones
+  models in ≤ 30 min on a 2-core CPU, cold caches, with or without native bfloat16 (01/02:
+  8 single edits; 03: batches to 32; 04: 24 sequential edits per setting, z in bfloat16
+  only where the hardware runs it natively; the quickstart on the first model only). Figures that show each comparison, not ones
   that resolve it: that is the paper profile's job.
 - ``paper``: sized so that each finding is resolved: ≥ 200 single-edit cases in 01/02 (GE, which
   needs sampling after every edit, on the first 50 of 01's); in 03,
@@ -60,8 +60,8 @@ PROFILES = {p.name: p for p in [
                               "edit_overrides": {"v_num_grad_steps": 4, "mom2_n_tokens": 20_000,
                                                  "context_template_lengths": [[10, 1]]}}},
             out_subdir="tiny"),
-    Profile("quick", "the notebooks' defaults: the offline fact set, 8-10 single edits, batches to 32, "
-                     "30 sequential edits per setting"),
+    Profile("quick", "the notebooks' defaults: the offline fact set, 8 single edits, batches to 32, "
+                     "24 sequential edits per setting"),
     Profile("paper", "the findings resolved: 200 single edits; batches past d_k, 64 scored per size",
             notebooks={"*": {"dataset": "counterfact_simple", "split": "eval"},
                        "01": {"n_cases": 200, "generation": 50, "gen_tokens": 40},

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .experiments import slug
+from .errors import HyperparameterError
 from .profiles import get_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {"00": "00_quickstart", "01": "01_objectives", "02": "02_edit_distribution", "03": "03_emmet_batch_size",
              "04": "04_sequential_editing"}
+ONCE_PER_SUITE = {"00_quickstart"}    # a demonstration: run on the first model of a suite only
 PLACE_HOLDER = "out_dir"          # the one parameter that names where a run writes, not what it computes
 
 
@@ -68,17 +70,98 @@ class Task:
 
 
 def plan(models, notebooks, profile: str = "quick", parameters: dict | None = None) -> list[Task]:
-    """The tasks of a suite, model by model: each notebook's parameters are the model's,
-    the profile's, then ``parameters`` (which win)."""
+    """The tasks of a suite, model by model (the quickstart on the first model only): each
+    notebook's parameters are the model's, the profile's, then ``parameters`` (which win). Every notebook must exist and every
+    parameter must be one its ``parameters`` cell has, of the right kind and range
+    (:func:`check_parameters`), before anything runs."""
     prof = get_profile(profile)
+    names = [notebook_name(key) for key in notebooks]
+    given = _given_to(names, parameters or {})
     tasks = []
-    for model in models:
-        for key in notebooks:
-            name = NOTEBOOKS.get(key, key)
-            key = next((k for k, v in NOTEBOOKS.items() if v == name), key)     # "03_emmet_batch_size" -> "03"
-            params = plain({"model": model, **prof.parameters(key, model), **(parameters or {})})
+    for i, model in enumerate(models):
+        for name in names:
+            if name in ONCE_PER_SUITE and i > 0:
+                continue
+            key = next((k for k, v in NOTEBOOKS.items() if v == name), name)     # "03_emmet_batch_size" -> "03"
+            params = plain({"model": model, **prof.parameters(key, model), **given[name]})
+            check_parameters(name, params)
             tasks.append(Task(name, model, prof.name, params))
     return tasks
+
+
+def _given_to(names: list[str], parameters: dict) -> dict[str, dict]:
+    """The caller's parameters each notebook gets: those its ``parameters`` cell has. A
+    name that no notebook of the run has is an error, with a "did you mean"."""
+    import difflib
+
+    known = {name: notebook_parameters(name) for name in names}
+    every = sorted(set().union(*known.values())) if known else []
+    for p in parameters:
+        if p != PLACE_HOLDER and not any(p in k for k in known.values()):
+            close = difflib.get_close_matches(p, every, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise HyperparameterError(f"no notebook of this run ({', '.join(names)}) has a parameter {p!r}: {hint}"
+                                      f"their parameters are {', '.join(every)}")
+    return {name: {p: v for p, v in parameters.items() if p in known[name]} for name in names}
+
+
+def notebook_name(key: str) -> str:
+    """The notebook a key ("03") or stem ("03_emmet_batch_size") names; an error listing
+    the notebooks there are otherwise."""
+    name = NOTEBOOKS.get(str(key), str(key))
+    if not (ROOT / "notebooks" / f"{name}.ipynb").exists():
+        raise HyperparameterError(f"no notebook {key!r}; choose from {', '.join(NOTEBOOKS)} or "
+                                  f"{', '.join(NOTEBOOKS.values())}")
+    return name
+
+
+# parameters whose values may be of another kind than their default's
+KINDS = {"generation": (bool, int), "scored": (int, type(None)), "layers": (str, list), "modes": (list,)}
+# lowest allowed value of counts and sizes (a list: of each element)
+LOWEST = {"n_cases": 1, "batch_size": 1, "n_batches": 1, "retention_every": 1, "ability_every": 1, "candidates": 1,
+          "new_tokens": 1, "gen_tokens": 1, "ppl_tokens": 1, "scored": 1, "retention": 0, "ge_cases": 0,
+          "generation": 0, "seed": 0, "batch_sizes": 1, "cond_batch_sizes": 1}
+
+
+def _kinds(default) -> tuple[type, ...]:
+    if isinstance(default, bool):
+        return (bool,)
+    if isinstance(default, int):
+        return (int,)
+    if isinstance(default, float):
+        return (int, float)
+    return (type(default),)
+
+
+def check_parameters(notebook: str, params: dict) -> None:
+    """Refuse, before a kernel starts, what papermill would pass on silently: a name the
+    notebook's ``parameters`` cell does not have (with a "did you mean"), a value of
+    another kind than the default's (``n_cases="abc"``), a count or size below its
+    lowest value (``n_cases=-3``)."""
+    import difflib
+
+    defaults = notebook_parameters(notebook)
+    for name, value in params.items():
+        if name == PLACE_HOLDER:
+            continue
+        if name not in defaults:
+            close = difflib.get_close_matches(name, list(defaults), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise HyperparameterError(f"{notebook} has no parameter {name!r}: {hint}its parameters are "
+                                      f"{', '.join(defaults)}")
+        default = defaults[name]
+        kinds = KINDS.get(name) or (None if default is None else _kinds(default))
+        if kinds and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
+            raise HyperparameterError(f"{notebook}: {name}={value!r} should be "
+                                      f"{' or '.join(k.__name__ for k in kinds)} (its default is {default!r})")
+        low = LOWEST.get(name)
+        values = value if isinstance(value, list) else [value]
+        if low is not None and any(isinstance(v, (int, float)) and not isinstance(v, bool) and v < low
+                                   for v in values):
+            raise HyperparameterError(f"{notebook}: {name}={value!r} is below {low}")
+        if name in ("batch_sizes", "cond_batch_sizes") and not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise HyperparameterError(f"{notebook}: {name}={value!r} must be a list of whole batch sizes")
 
 
 def absolute_env() -> None:
