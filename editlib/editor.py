@@ -94,7 +94,7 @@ class Editor:
             self.hparams = EditHparams(layers=list(layers), **{**self.method.conventions, **hp_over})
             self.config = self.method.config_cls(**cfg_over)
         self.hparams.layers = check_layers(model, self.hparams.layers)
-        for name in ("compute_dtype", "mom2_dtype"):       # "auto" -> what this hardware runs natively
+        for name in ("compute_dtype", "mom2_dtype"):       # "auto" -> what pays on this hardware
             setattr(self.hparams, name, precision.resolve(getattr(self.hparams, name), input_device(model)))
         check_resident(model, self.arch, self.hparams.layers)
         self.arch = self._with_value_site(self.arch, self.hparams.value_site)

@@ -14,10 +14,13 @@ parameters, the log-probabilities of the loss are float32 (autocast's policy for
   leaves in float32, on CUDA). On a CPU, attention then uses PyTorch's math kernel: the
   fused CPU kernel's backward is about 5× slower in bfloat16 than in float32 (a development
   profile of SmolLM2's z, no script kept), the math kernel runs it as plain bfloat16 matmuls;
-- ``"auto"``: bfloat16 where the hardware runs it natively (a CUDA GPU that supports it, a
-  CPU that reports ``avx512_bf16``, ``amx_bf16`` or Arm's ``bf16``), float32 elsewhere.
-  Without native support a CPU emulates bfloat16 matmuls, 3–4× *slower* than float32.
-  :func:`resolve` turns it into the concrete name, which is what results record.
+- ``"auto"``: bfloat16 where it is known to pay — a CUDA GPU that supports it, a CPU with
+  AMX tiles for bfloat16 (``amx_bf16``) — and float32 elsewhere. ``avx512_bf16`` alone
+  does not predict it: on a 2-core Xeon with it (no AMX) z ran 1.5× *slower* in bfloat16
+  (the MLP's matmuls at 162 GFLOP/s against 247 in float32), on one without it 3.5×
+  slower (65 against 228), while a 2-core AMD EPYC with it ran z 1.76× faster. A
+  deterministic rule that is never much slower than float32 beats one that is sometimes
+  faster. :func:`resolve` turns ``"auto"`` into the concrete name, which results record.
 
 ``benchmarks/precision_speed.py`` prints both precisions' speed of z on the machine at hand.
 """
@@ -28,7 +31,7 @@ from contextlib import ExitStack, contextmanager
 import torch
 
 DTYPES = ("float32", "tf32", "bfloat16", "float16", "auto")
-CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")     # x86 (AVX-512 BF16, AMX) and Arm (FEAT_BF16)
+CPU_BF16_FLAGS = ("amx_bf16",)          # where "auto" picks bfloat16 on a CPU (see the module docstring)
 
 
 def cpu_flags() -> set[str]:
@@ -41,7 +44,8 @@ def cpu_flags() -> set[str]:
 
 
 def native_bfloat16(device: torch.device | str) -> bool:
-    """Whether ``device`` runs bfloat16 matmuls natively (not emulated in float32)."""
+    """Whether ``device`` runs bfloat16 matmuls faster than float32: a CUDA GPU that
+    supports bfloat16, a CPU with AMX tiles for it."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -51,8 +55,8 @@ def native_bfloat16(device: torch.device | str) -> bool:
 
 
 def resolve(dtype: str | None, device: torch.device | str) -> str | None:
-    """``dtype`` as it will run on ``device``: ``"auto"`` becomes ``"bfloat16"`` where the
-    device has native bfloat16 and ``"float32"`` elsewhere; other names are returned as given."""
+    """``dtype`` as it will run on ``device``: ``"auto"`` becomes ``"bfloat16"`` where
+    :func:`native_bfloat16` and ``"float32"`` elsewhere; other names are returned as given."""
     if dtype != "auto":
         return dtype
     return "bfloat16" if native_bfloat16(device) else "float32"

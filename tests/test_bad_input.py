@@ -347,3 +347,66 @@ def test_a_subject_that_occurs_twice_is_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="the subject 'Paris' occurs 2 times"):
         (case,) = load_counterfact(str(path))
     assert case["requested_rewrite"]["prompt"] == "{} Hilton was born in Paris"
+
+
+# --------------------------------------------------------------------------- accepted, but never silently
+def users_file(model, tok, tmp):
+    import json
+
+    from editlib.data import load_cases
+
+    path = tmp / "my_facts.json"
+    path.write_text(json.dumps([{"prompt": f"The capital of Land{i} is", "subject": f"Land{i}",
+                                 "target_new": "Rome", "ground_truth": "Paris"} for i in range(12)]))
+    load_cases(str(path))
+
+
+def subject_twice(model, tok, tmp):
+    import json
+
+    path = tmp / "facts.json"
+    path.write_text(json.dumps([{"prompt": "Paris Hilton was born in Paris", "subject": "Paris",
+                                 "target_new": "Rome", "ground_truth": "New York"}]))
+    load_counterfact(str(path))
+
+
+def nan_in_cached_z(model, tok, tmp):
+    editor = Editor(model, tok, **OK)
+    editor.targets([FRANCE])
+    (path,) = (tmp / "cache" / "z").rglob("*.pt")
+    blob = torch.load(path, weights_only=False)
+    torch.save({**blob, "z": torch.full_like(blob["z"], float("nan"))}, path)
+    Editor(model, tok, **OK).targets([FRANCE])
+
+
+def undone_from_outside(model, tok, tmp):
+    editor = Editor(model, tok, method="emmet", preserve_edits=1.0, **OK)
+    editor.apply([FRANCE])
+    editlib.restore(model)
+    editor.n_preserved
+
+
+def identity_projection(model, tok, tmp):
+    with Editor(model, tok, method="alphaedit", null_space_threshold=1e12, **OK).edited([FRANCE]):
+        pass
+
+
+WARNED = [
+    ("eval split of a user's file", users_file, UserWarning, "leaves out 12 of the 12 cases"),
+    ("subject twice in the prompt", subject_twice, UserWarning, "occurs 2 times"),
+    ("NaN in a cached z", nan_in_cached_z, editlib.CacheWarning, "holds NaN or inf values"),
+    ("edits undone from outside", undone_from_outside, UserWarning, "undone from outside"),
+    ("AlphaEdit preserving nothing", identity_projection, UserWarning, "projection is the identity"),
+]
+
+
+@pytest.mark.parametrize("name, run, warning, fragment", WARNED, ids=[r[0] for r in WARNED])
+def test_what_is_accepted_is_said(model, env, name, run, warning, fragment):
+    """Inputs that are usable but not as a user might assume: a warning of that kind,
+    naming what happened; the model is left as it was."""
+    m, tok = model
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    with pytest.warns(warning, match=fragment):
+        run(m, tok, env)
+    editlib.restore(m)
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())

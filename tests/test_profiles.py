@@ -49,7 +49,7 @@ def test_quick_sequential_runs_fit_a_cpu_and_the_paper_run_keeps_float32_z():
     for model in DEFAULT_MODELS:
         nb04 = notebook_parameters("04", model, "quick")
         assert nb04["batch_size"] * nb04["n_batches"] == 24
-        # bfloat16 z only where the hardware runs it natively (editlib.precision.resolve)
+        # bfloat16 z only where that pays (editlib.precision.resolve)
         assert nb04["edit_overrides"] == {**LIGHT_Z, "compute_dtype": "auto"} and nb04["retention_every"] == 1
         assert notebook_parameters("04", model, "paper")["edit_overrides"] == LIGHT_Z
 
