@@ -36,12 +36,14 @@ def hardware(device) -> str:
 @lru_cache(maxsize=1)
 def git_state(root: Path = ROOT) -> tuple[str, bool | None]:
     """(commit, dirty) of the checkout editlib runs from; ("unknown", None) when it is not
-    a git checkout (an installed wheel) or git is missing. Dirty: tracked files differ
-    from the commit (untracked files do not count)."""
+    a git checkout (an installed wheel) or git is missing. Dirty: tracked files outside
+    ``figures/`` differ from the commit (untracked files do not count, nor the results a
+    run is writing)."""
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                 ".", ":(exclude)figures"],
                                 capture_output=True, text=True, timeout=30, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown", None

@@ -66,7 +66,7 @@ def test_the_protocol_check_lets_a_real_scheduler_through():
     """probe_scheduler reads a Dask scheduler's handshake (it must not refuse the real thing)."""
     from dask.distributed import LocalCluster
 
-    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as local:
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", dashboard_address=None) as local:
         assert local.scheduler_address.startswith("tcp://")
         cluster.probe_scheduler(local.scheduler_address)
     with pytest.raises(cluster.ClusterError, match="not a scheduler address"):

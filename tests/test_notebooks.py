@@ -40,9 +40,9 @@ def test_notebook_outputs(executed, name):
     assert (table.profile == "tiny").all() and (table.split == "eval").all()       # the run is recorded
     assert table.hardware.iloc[0].startswith("CPU") and (table.wall_s > 0).all()
     run = table.iloc[0]                                  # ... and what can change its last digits
-    assert run.device == "cpu" and run.dtype == "float32" and run.z_dtype in ("float32", "bfloat16")
-    assert run.threads >= 1 and run.torch_version and run.transformers_version and run.editlib_version
-    assert len(str(run.git_commit)) == 40 or run.git_commit == "unknown"
+    assert run["device"] == "cpu" and run["dtype"] == "float32" and run["z_dtype"] in ("float32", "bfloat16")
+    assert run["threads"] >= 1 and run["torch_version"] and run["transformers_version"] and run["editlib_version"]
+    assert len(str(run["git_commit"])) == 40 or run["git_commit"] == "unknown"
     assert {"ES", "PS", "NS"} <= set(table.metric)
     assert table.value.notna().any()
     for fig in figures:
