@@ -285,8 +285,8 @@ def check_model_name(name: str) -> None:
 
 
 def _load_by_name(name: str, dtype: torch.dtype, placement: dict | None = None):
-    """A local directory, or a hub name; errors say what was tried and what exists offline."""
-    check_model_name(name)
+    """A local directory, or a hub name (checked by :func:`check_model_name`); errors say
+    what was tried and what exists offline."""
     path = Path(name).expanduser()
     if _looks_like_path(name):
         try:
@@ -406,8 +406,7 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
     each block's device; the edit layers must be resident (not offloaded), which the
     Editor checks.
     """
-    if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
-        raise ModelLoadError(f"a model name or path is needed, not {name_or_path!r}")
+    check_model_name(name_or_path)              # what can be refused before anything is read
     dtype = resolve_dtype(dtype)
     placement = _placement(device, device_map, max_memory)
     if not placement:
@@ -415,10 +414,8 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
     device = None if placement else torch.device(device) if device is not None else default_device()
     name = str(name_or_path)
     if name.lower().startswith("tiny-"):
-        from .testing import TINY, tiny_model
+        from .testing import tiny_model
 
-        if name.lower()[5:] not in TINY:
-            raise ModelLoadError(f"no tiny test model {name!r}; choose from {[f'tiny-{t}' for t in TINY]}")
         model, tok = tiny_model(name.lower()[5:])
         model = model.to(dtype)
         if placement:

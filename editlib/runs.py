@@ -71,12 +71,13 @@ class Task:
 
 def plan(models, notebooks, profile: str = "quick", parameters: dict | None = None) -> list[Task]:
     """The tasks of a suite, model by model (the quickstart on the first model only): each
-    notebook's parameters are the model's, the profile's, then ``parameters`` (which win). Every notebook must exist and every
-    parameter must be one its ``parameters`` cell has, of the right kind and range
-    (:func:`check_parameters`), before anything runs."""
+    notebook's parameters are the model's, the profile's, then ``parameters`` (which win).
+    Every notebook must exist and every parameter must be one its ``parameters`` cell has,
+    of the right kind and range (:func:`check_parameters`), before anything runs."""
     prof = get_profile(profile)
     names = [notebook_name(key) for key in notebooks]
-    given = _given_to(names, parameters or {})
+    known = {name: notebook_parameters(name) for name in names}        # each parameters cell, read once
+    given = _given_to(known, parameters or {})
     tasks = []
     for i, model in enumerate(models):
         for name in names:
@@ -84,17 +85,18 @@ def plan(models, notebooks, profile: str = "quick", parameters: dict | None = No
                 continue
             key = next((k for k, v in NOTEBOOKS.items() if v == name), name)     # "03_emmet_batch_size" -> "03"
             params = plain({"model": model, **prof.parameters(key, model), **given[name]})
-            check_parameters(name, params)
+            check_parameters(name, params, known[name])
             tasks.append(Task(name, model, prof.name, params))
     return tasks
 
 
-def _given_to(names: list[str], parameters: dict) -> dict[str, dict]:
-    """The caller's parameters each notebook gets: those its ``parameters`` cell has. A
-    name that no notebook of the run has is an error, with a "did you mean"."""
+def _given_to(known: dict[str, dict], parameters: dict) -> dict[str, dict]:
+    """The caller's parameters each notebook gets: those its ``parameters`` cell (``known``:
+    notebook -> defaults) has. A name that no notebook of the run has is an error, with a
+    "did you mean"."""
     import difflib
 
-    known = {name: notebook_parameters(name) for name in names}
+    names = list(known)
     every = sorted(set().union(*known.values())) if known else []
     for p in parameters:
         if p != PLACE_HOLDER and not any(p in k for k in known.values()):
@@ -133,14 +135,15 @@ def _kinds(default) -> tuple[type, ...]:
     return (type(default),)
 
 
-def check_parameters(notebook: str, params: dict) -> None:
+def check_parameters(notebook: str, params: dict, defaults: dict | None = None) -> None:
     """Refuse, before a kernel starts, what papermill would pass on silently: a name the
     notebook's ``parameters`` cell does not have (with a "did you mean"), a value of
     another kind than the default's (``n_cases="abc"``), a count or size below its
-    lowest value (``n_cases=-3``)."""
+    lowest value (``n_cases=-3``). ``defaults``: the notebook's parameters cell, when read
+    already."""
     import difflib
 
-    defaults = notebook_parameters(notebook)
+    defaults = notebook_parameters(notebook) if defaults is None else defaults
     for name, value in params.items():
         if name == PLACE_HOLDER:
             continue
