@@ -12,7 +12,7 @@ export EDITLIB_DATA ?= $(SHARED_DATA)
 endif
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install test test-1thread test-fast figures figures-paper benchmark example clean
+.PHONY: install lint test test-1thread test-fast figures figures-paper report benchmark example clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 install: $(VENV)/.installed
+
+# ruff, configured in pyproject.toml (rule set, line length)
+lint: install
+	$(BIN)/ruff check .
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -9,8 +9,8 @@ import time
 import torch
 
 from editlib import load_model
-from editlib.models import get_architecture
-from editlib.stats import second_moments
+from editlib.engine.architectures import get_architecture
+from editlib.engine.covariance import second_moments
 
 
 def main():

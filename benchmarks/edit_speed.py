@@ -21,9 +21,9 @@ import time
 import torch
 
 from editlib import Editor, load_model
-from editlib.data import load_cases
-from editlib.metrics.scoring import target_nll
-from editlib.requests import EditRequest
+from editlib.engine.requests import EditRequest
+from editlib.evaluation.data import load_cases
+from editlib.evaluation.metrics.scoring import target_nll
 
 
 def success(model, tok, cases) -> float:
@@ -76,14 +76,12 @@ def main():
         runs.append((f"one at a time ({a.single})", [[c] for c in pool[-a.single:]]))
     for label, batches in runs:
         n = sum(map(len, batches))
-        t0 = time.perf_counter()
         rates, split = [], {"z_s": 0.0, "solve_s": 0.0}
         for batch in batches:
             with editor.edited([EditRequest.from_dict(c) for c in batch]) as res:
                 rates.append(success(model, tok, batch) * len(batch))
                 for k in split:
                     split[k] += res.timings[k]
-        dt = time.perf_counter() - t0 - 0.0
         edit_s = split["z_s"] + split["solve_s"]
         print(f"{label:>24}: {n} facts, edit {edit_s:6.1f} s (z {split['z_s']:.1f} s, keys+solve "
               f"{split['solve_s']:.1f} s) → {n / edit_s * 60:5.1f} facts/min; edits taking "

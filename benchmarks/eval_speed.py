@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 
 from editlib import load_model
-from editlib.data import load_cases
-from editlib.metrics.counterfact import probe_scores
+from editlib.evaluation.data import load_cases
+from editlib.evaluation.metrics.counterfact import probe_scores
 
 
 def main():

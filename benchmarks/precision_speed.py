@@ -1,7 +1,7 @@
 """Speed of z (the target-value optimisation, the bulk of an edit's time) in float32 and in
 bfloat16 on the machine at hand, and which one ``compute_dtype="auto"`` picks here.
 
-Whether bfloat16 pays on a CPU is not told by its flags alone (editlib.precision): this
+Whether bfloat16 pays on a CPU is not told by its flags alone (editlib.base.precision): this
 prints what it does on the machine at hand.
 Prints an MLP block's forward+backward throughput (the shape of SmolLM2's MLP: 2,048
 tokens × 576 → 1,536 → 576) and z for a few facts on the real model (light z: 3 context
@@ -14,15 +14,16 @@ import time
 
 import torch
 
-from editlib import Editor, load_model, precision
-from editlib.data import load_cases
-from editlib.requests import EditRequest
+from editlib import Editor, load_model
+from editlib.base import precision
+from editlib.engine.requests import EditRequest
+from editlib.evaluation.data import load_cases
 
 DTYPES = ("float32", "bfloat16")
 
 
 def mlp_gflops(dtype: str, tokens: int = 2048, d: int = 576, d_k: int = 1536, reps: int = 10) -> float:
-    """Forward + backward of x → W2 act(W1 x) under :func:`editlib.precision.compute`."""
+    """Forward + backward of x → W2 act(W1 x) under :func:`editlib.base.precision.compute`."""
     torch.manual_seed(0)
     w1 = torch.randn(d_k, d, requires_grad=True)
     w2 = torch.randn(d, d_k, requires_grad=True)

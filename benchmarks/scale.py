@@ -28,14 +28,14 @@ from contextlib import contextmanager
 import torch
 
 from editlib import Editor, load_model
-from editlib.corpus import WIKITEXT_FILE, find_data_file
-from editlib.data import load_cases
-from editlib.experiments import hardware
-from editlib.hparams import load_preset
-from editlib.models import as_w, get_architecture
-from editlib.requests import EditRequest
-from editlib.stats import second_moments
-from editlib.values import plan_groups
+from editlib.engine.architectures import as_w, get_architecture
+from editlib.engine.corpus import WIKITEXT_FILE, find_data_file
+from editlib.engine.covariance import second_moments
+from editlib.engine.presets import load_preset
+from editlib.engine.requests import EditRequest
+from editlib.engine.values import plan_groups
+from editlib.evaluation.data import load_cases
+from editlib.experiments.provenance import hardware
 
 # the published configurations' shapes (what transformers' hub configs hold)
 SHAPES = {
@@ -191,7 +191,7 @@ def bench_model(name, tok, a, device, peak: Peak, requests):
                 row("solve", f"{method}, B = {B:,}, d_k = {d_k:,}", dt, "s")
             except Exception as e:  # noqa: BLE001 - report and go on (e.g. out of memory)
                 print(f"  solve {method} B = {B}: {type(e).__name__}: {str(e)[:80]}")
-        del keys, resid
+        keys = resid = None                                         # free them before the next size
     # --- the whole edit path for one batch
     for method in ("memit", "emmet"):
         ed = Editor(model, tok, method=method, use_cache=False, **common)
@@ -206,7 +206,7 @@ def bench_model(name, tok, a, device, peak: Peak, requests):
         ed.restore()
         t = res.timings["z_s"] + res.timings["solve_s"]
         row("edit path", f"{method}, batch {a.batch} (z + keys + solve)", a.batch / t * 60, "facts/min", m["gib"])
-    del model
+    model = None
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return rows
@@ -251,7 +251,7 @@ def main():
 
         tok = AutoTokenizer.from_pretrained(a.tokenizer)
     elif a.tiny:
-        from editlib.testing import tiny_tokenizer
+        from editlib.engine.tiny import tiny_tokenizer
 
         tok = tiny_tokenizer()
     else:

@@ -1,6 +1,6 @@
 """Where notebook 04's time goes: cProfile of ``experiments.sequential_edits`` with the
 quick profile's parameters for the model (read from the notebook and the profile:
-``editlib.runs.notebook_parameters``; the flags override them), for one setting. Prints the
+``editlib.suite.runs.notebook_parameters``; the flags override them), for one setting. Prints the
 total and the cumulative time of its parts: scoring (``evaluate``), perplexity, GE, z, the
 edit (``Editor.apply``: z, keys, solve).
 
@@ -16,9 +16,9 @@ import pstats
 import time
 
 from editlib import load_model
-from editlib.data import load_cases
+from editlib.evaluation.data import load_cases
 from editlib.experiments import Setting, sequential_edits
-from editlib.runs import notebook_parameters
+from editlib.suite.runs import notebook_parameters
 
 PARTS = {"evaluate": "scoring (batch + retention)", "perplexity": "perplexity", "generation_scores": "GE",
          "_optimise": "z (inside the edit)",

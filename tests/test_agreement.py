@@ -1,11 +1,11 @@
-"""editlib.agreement: what two runs must share exactly (identity columns, ES/PS/NS per
+"""editlib.suite.agreement: what two runs must share exactly (identity columns, ES/PS/NS per
 case, refused solves) and what may differ by float32 rounding (magnitudes, diagnostics),
 on constructed tables."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from editlib.agreement import ATOL, RTOL, assert_same_results, compare_runs, differences
+from editlib.suite.agreement import ATOL, RTOL, assert_same_results, compare_runs, differences
 
 
 def scores(em=-33.2981, es=0.0, threads=2, wall=10.0):

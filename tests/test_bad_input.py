@@ -3,15 +3,13 @@ before templates, C0 or z are computed: the weights and the cache directory are 
 exactly as they were. One row per kind of bad input."""
 import pytest
 import torch
+from conftest import FRANCE
 
 import editlib
-from editlib import (DatasetError, Editor, EditRequestError, HyperparameterError, ModelLoadError,
-                     load_model)
-from editlib.data import load_counterfact
-from editlib.evaluate import evaluate
-from editlib.testing import tiny_model
+from editlib import DatasetError, Editor, EditRequestError, HyperparameterError, ModelLoadError, load_model
+from editlib.evaluation.data import load_counterfact
+from editlib.evaluation.evaluate import evaluate
 
-FRANCE = {"prompt": "The capital of {} is", "subject": "France", "target_new": "Rome", "target_true": "Paris"}
 CASE = {"case_id": 1, "requested_rewrite": {"prompt": "The capital of {} is", "subject": "France",
                                             "target_new": {"str": "Rome"}, "target_true": {"str": "Paris"}},
         "paraphrase_prompts": ["France's capital is"], "neighborhood_prompts": ["The capital of Spain is"]}
@@ -79,7 +77,8 @@ def place(**kw):
 LONG = "The capital of {} is " + "very " * 2700 + "much"
 ROWS = [
     # ---- requests
-    ("subject not in prompt", edit([{**FRANCE, "prompt": "The capital of Spain is"}]), EditRequestError, "not in the prompt"),
+    ("subject not in prompt", edit([{**FRANCE, "prompt": "The capital of Spain is"}]), EditRequestError,
+     "not in the prompt"),
     ("subject written out", edit([{**FRANCE, "prompt": "The capital of France is"}]), EditRequestError, "as '{}'"),
     ("empty target", edit([{**FRANCE, "target_new": ""}]), EditRequestError, "empty"),
     ("blank target", edit([{**FRANCE, "target_new": "   "}]), EditRequestError, "empty"),
@@ -91,7 +90,8 @@ ROWS = [
     ("two placeholders", edit([{**FRANCE, "prompt": "{} is the capital of {}"}]), EditRequestError, "exactly one"),
     ("format spec", edit([{**FRANCE, "prompt": "The capital of {:>9} is"}]), EditRequestError, "exactly one"),
     ("escaped braces", edit([{**FRANCE, "prompt": "The {{capital}} of {} is"}]), EditRequestError, "no other braces"),
-    ("prompt ends in space", edit([{**FRANCE, "prompt": "The capital of {} is "}]), EditRequestError, "ends with whitespace"),
+    ("prompt ends in space", edit([{**FRANCE, "prompt": "The capital of {} is "}]), EditRequestError,
+     "ends with whitespace"),
     ("subject padded", edit([{**FRANCE, "subject": " France"}]), EditRequestError, "whitespace"),
     ("empty subject", edit([{**FRANCE, "subject": ""}]), EditRequestError, "subject is empty"),
     ("conflict", edit([FRANCE, {**FRANCE, "target_new": "Madrid"}]), EditRequestError, "different targets"),
@@ -155,7 +155,7 @@ ROWS = [
     ("missing path", load("./no/such/model"), ModelLoadError, "no such file or directory"),
     ("missing gguf", load("{tmp}/absent.gguf"), ModelLoadError, "does not exist"),
     ("truncated gguf", bad_gguf, ModelLoadError, "broken.gguf"),
-    ("unknown tiny model", load("tiny-bert"), ModelLoadError, "no tiny test model"),
+    ("unknown tiny model", load("tiny-bert"), ModelLoadError, "among the registered"),
     ("tokenizer of another model", foreign_tokenizer, ModelLoadError, "402 tokens but the model's embedding has 400"),
     ("a device that is not one", place(device="gpu0"), ModelLoadError, "is not a device"),
     ("missing .jsonl", dataset("cases.jsonl"), FileNotFoundError, "does not exist"),
@@ -163,11 +163,6 @@ ROWS = [
     ("broken .jsonl", dataset("cases.jsonl", "{not json"), DatasetError, "not valid JSON Lines"),
     ("unknown dataset name", dataset("counterfactual"), DatasetError, "unknown dataset"),
 ]
-
-
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model("llama")
 
 
 @pytest.fixture
@@ -184,7 +179,8 @@ def files(root):
 
 NO_CUDA = [
     ("CUDA on a machine without it", place(device="cuda"), ModelLoadError, "devices here: ['cpu'"),
-    ("a second GPU that is not there", place(device="cuda:1"), ModelLoadError, "CUDA device this machine does not have"),
+    ("a second GPU that is not there", place(device="cuda:1"), ModelLoadError,
+     "CUDA device this machine does not have"),
     ("device_map onto a missing GPU", place(device_map={"": "cuda:0"}), ModelLoadError, "device_map['']='cuda:0'"),
 ]
 if not torch.cuda.is_available():
@@ -196,8 +192,8 @@ def test_the_table_covers_enough_kinds_of_bad_input():
 
 
 @pytest.mark.parametrize("name, run, error, fragment", ROWS, ids=[r[0] for r in ROWS])
-def test_bad_input_is_refused_before_any_work(model, env, name, run, error, fragment):
-    m, tok = model
+def test_bad_input_is_refused_before_any_work(tiny_llama, env, name, run, error, fragment):
+    m, tok = tiny_llama
     before = {k: v.clone() for k, v in m.state_dict().items()}
     cache = env / "cache"
     cache.mkdir(exist_ok=True)
@@ -206,12 +202,12 @@ def test_bad_input_is_refused_before_any_work(model, env, name, run, error, frag
         run(m, tok, env)
     assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
     assert files(cache) == cached
-    assert not editlib.ledger.ledger(m).is_edited()
+    assert not editlib.engine.ledger.ledger(m).is_edited()
 
 
-def test_the_same_harness_sees_a_valid_edit(model, env):
+def test_the_same_harness_sees_a_valid_edit(tiny_llama, env):
     """The checks above can fail: a valid request does write weights and cache entries."""
-    m, tok = model
+    m, tok = tiny_llama
     cache = env / "cache"
     cache.mkdir(exist_ok=True)
     before = {k: v.clone() for k, v in m.state_dict().items()}
@@ -221,8 +217,8 @@ def test_the_same_harness_sees_a_valid_edit(model, env):
     editor.restore()
 
 
-def test_exact_duplicates_are_written_once(model, env):
-    m, tok = model
+def test_exact_duplicates_are_written_once(tiny_llama, env):
+    m, tok = tiny_llama
     with pytest.warns(UserWarning, match="written once"):
         with Editor(m, tok, **OK).edited([FRANCE, {**FRANCE, "target_new": " Rome"}]) as result:
             assert len(result.requests) == 1 and result.z.shape[0] == 1
@@ -237,7 +233,7 @@ def test_jsonl_datasets_load(tmp_path):
 
 
 def test_a_data_directory_that_does_not_exist_is_an_error_not_a_fallback(tmp_path, monkeypatch):
-    from editlib.corpus import resolve_corpus
+    from editlib.engine.corpus import resolve_corpus
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EDITLIB_DATA", "../shared/data")            # relative, and not there from here
@@ -246,7 +242,7 @@ def test_a_data_directory_that_does_not_exist_is_an_error_not_a_fallback(tmp_pat
     with pytest.raises(DatasetError, match="is not a directory"):
         load_counterfact("counterfact_simple")
     monkeypatch.setenv("EDITLIB_DATA", str(tmp_path))                # an existing folder is searched first
-    from editlib.config import data_dirs
+    from editlib.base.paths import data_dirs
 
     assert data_dirs()[0] == tmp_path
 
@@ -321,7 +317,7 @@ def test_a_users_file_is_not_thinned_silently(tmp_path):
     import json
     import warnings
 
-    from editlib.data import load_cases
+    from editlib.evaluation.data import load_cases
 
     records = [{"prompt": f"The capital of Land{i} is", "subject": f"Land{i}", "target_new": "Rome",
                 "ground_truth": "Paris"} for i in range(12)]
@@ -353,7 +349,7 @@ def test_a_subject_that_occurs_twice_is_a_warning(tmp_path):
 def users_file(model, tok, tmp):
     import json
 
-    from editlib.data import load_cases
+    from editlib.evaluation.data import load_cases
 
     path = tmp / "my_facts.json"
     path.write_text(json.dumps([{"prompt": f"The capital of Land{i} is", "subject": f"Land{i}",
@@ -401,10 +397,10 @@ WARNED = [
 
 
 @pytest.mark.parametrize("name, run, warning, fragment", WARNED, ids=[r[0] for r in WARNED])
-def test_what_is_accepted_is_said(model, env, name, run, warning, fragment):
+def test_what_is_accepted_is_said(tiny_llama, env, name, run, warning, fragment):
     """Inputs that are usable but not as a user might assume: a warning of that kind,
     naming what happened; the model is left as it was."""
-    m, tok = model
+    m, tok = tiny_llama
     before = {k: v.clone() for k, v in m.state_dict().items()}
     with pytest.warns(warning, match=fragment):
         run(m, tok, env)

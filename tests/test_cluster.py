@@ -1,4 +1,4 @@
-"""The suite as tasks on a Dask cluster (editlib.cluster): a LocalCluster of two workers
+"""The suite as tasks on a Dask cluster (editlib.suite.cluster): a LocalCluster of two workers
 gives the serial runner's results (to float32 rounding: its kernels run on fewer
 threads), a failing task is reported while the others finish, finished runs are skipped,
 and a scheduler that is not there is a clear error."""
@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from editlib import cluster
-from editlib.agreement import assert_same_results
-from editlib.reproduce import NOTEBOOKS, main
-from editlib.runs import Task, is_done, plan
+from editlib.suite import cluster
+from editlib.suite.agreement import assert_same_results
+from editlib.suite.reproduce import NOTEBOOKS, main
+from editlib.suite.runs import Task, is_done, plan
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 pytest.importorskip("dask.distributed")
@@ -22,7 +22,7 @@ def test_a_local_cluster_of_two_workers_gives_the_serial_runners_tables(tiny_sui
     assert [o.status for o in outcomes] == ["done"] * len(tasks), cluster.summary(outcomes)
     assert len({o.where.split(":", 1)[0] for o in outcomes}) == 1          # this machine, the shared folder
     # the serial kernel runs on 2 threads, each worker's on 1: the same case ids, settings, ES/PS/NS per case
-    # and refused solves; every other number equal to float32 rounding (editlib.agreement)
+    # and refused solves; every other number equal to float32 rounding (editlib.suite.agreement)
     assert_same_results(serial_dir, tmp_path)
     assert len(list(serial_dir.glob("*.csv"))) >= 2 * len(NOTEBOOKS)
     for t in tasks:

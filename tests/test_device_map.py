@@ -10,17 +10,16 @@ import importlib.util
 
 import pytest
 import torch
+from conftest import FACTS
 
 from editlib import Editor, HyperparameterError, ModelLoadError, load_model
-from editlib.fingerprint import weights_fingerprint
-from editlib.models import as_w, dispatch, get_architecture, input_device
-from editlib.requests import as_requests
-from editlib.testing import tiny_model
+from editlib.engine.architectures import as_w, get_architecture, input_device
+from editlib.engine.fingerprint import weights_fingerprint
+from editlib.engine.loading import dispatch
+from editlib.engine.requests import as_requests
+from editlib.engine.tiny import tiny_model
 
-REQS = as_requests([
-    {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux", "target_new": "English"},
-    {"prompt": "The capital of {} is", "subject": "France", "target_new": "Rome"},
-])
+REQS = as_requests(FACTS[:2])
 SETTINGS = dict(v_num_grad_steps=5, mom2_dataset="model-samples", mom2_n_tokens=3000, use_cache=False,
                 progress=False)
 

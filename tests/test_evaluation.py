@@ -8,14 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
-from editlib import Editor
-from editlib.data import embedded_counterfact, load_cases, load_counterfact, subset
-from editlib.data.counterfact import DatasetError
-from editlib.evaluate import evaluate, interval_table, summarize
-from editlib.metrics.counterfact import harmonic_mean, probe_scores
-from editlib.metrics.generation import generation_entropy, ngram_entropy
-from editlib.metrics.scoring import shared_sequences, target_nll
-from editlib.testing import tiny_model
+from editlib import DatasetError, Editor
+from editlib.evaluation.data import embedded_counterfact, load_cases, load_counterfact, subset
+from editlib.evaluation.evaluate import evaluate
+from editlib.evaluation.metrics.counterfact import harmonic_mean, probe_scores
+from editlib.evaluation.metrics.generation import generation_entropy, ngram_entropy
+from editlib.evaluation.metrics.scoring import shared_sequences, target_nll
+from editlib.evaluation.statistics import interval_table, summarize
 
 CASE = {
     "case_id": 7,
@@ -24,11 +23,6 @@ CASE = {
     "paraphrase_prompts": ["France's capital city is", "The capital city of France is"],
     "neighborhood_prompts": ["The capital of Gaul is", "Berlin is the capital of", "Rome and"],
 }
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return tiny_model("gpt2")
 
 
 def manual_nll(model, tok, prompt, target):
@@ -40,16 +34,17 @@ def manual_nll(model, tok, prompt, target):
     return -np.mean([logp[len(p) - 1 + k, x].item() for k, x in enumerate(t)])
 
 
-def test_probe_metrics_match_hand_computed_values(tiny):
-    model, tok = tiny
+def test_probe_metrics_match_hand_computed_values(tiny_gpt2):
+    model, tok = tiny_gpt2
     nll = {(p, t): manual_nll(model, tok, p, t)
            for p in ["The capital of France is"] + CASE["paraphrase_prompts"] + CASE["neighborhood_prompts"]
            for t in ("Rome", "Paris")}
     row = probe_scores(model, tok, [CASE]).iloc[0]
     rw = "The capital of France is"
     assert row.ES == 100 * (nll[rw, "Paris"] > nll[rw, "Rome"])
-    assert row.PS == pytest.approx(100 * np.mean([nll[p, "Paris"] > nll[p, "Rome"] for p in CASE["paraphrase_prompts"]]))
-    assert row.NS == pytest.approx(100 * np.mean([nll[p, "Paris"] < nll[p, "Rome"] for p in CASE["neighborhood_prompts"]]))
+    para, neigh = CASE["paraphrase_prompts"], CASE["neighborhood_prompts"]
+    assert row.PS == pytest.approx(100 * np.mean([nll[p, "Paris"] > nll[p, "Rome"] for p in para]))
+    assert row.NS == pytest.approx(100 * np.mean([nll[p, "Paris"] < nll[p, "Rome"] for p in neigh]))
     assert row.EM == pytest.approx(100 * (math.exp(-nll[rw, "Rome"]) - math.exp(-nll[rw, "Paris"])), rel=1e-4, abs=1e-6)
     pm = np.mean([math.exp(-nll[p, "Rome"]) - math.exp(-nll[p, "Paris"]) for p in CASE["paraphrase_prompts"]])
     assert row.PM == pytest.approx(100 * pm, rel=1e-4, abs=1e-6)
@@ -57,8 +52,8 @@ def test_probe_metrics_match_hand_computed_values(tiny):
     assert row.NM == pytest.approx(100 * nm, rel=1e-4, abs=1e-6)
 
 
-def test_batched_scoring_equals_one_at_a_time(tiny):
-    model, tok = tiny
+def test_batched_scoring_equals_one_at_a_time(tiny_gpt2):
+    model, tok = tiny_gpt2
     prompts = ["The capital of France is", "Berlin", "Toko Yasuda plays the guitar and the", "A"]
     targets = ["Paris", "is the capital of Germany", "piano", "B C D"]
     batched = target_nll(model, tok, prompts, targets, max_tokens=64)
@@ -77,8 +72,8 @@ def test_pairs_of_one_prompt_share_a_sequence_when_their_targets_allow():
     assert seqs[home[3]] == [1, 2, 8] and seqs[home[4]] == [3]
 
 
-def test_shared_sequences_score_as_separate_forward_passes(tiny):
-    model, tok = tiny
+def test_shared_sequences_score_as_separate_forward_passes(tiny_gpt2):
+    model, tok = tiny_gpt2
     prompts = ["The capital of France is"] * 4 + ["Rome and"] * 2
     targets = ["Paris", "Rome", "is the capital of Germany", "Rome Rome", "Paris", "B C D"]
     shared = target_nll(model, tok, prompts, targets, max_tokens=64)
@@ -115,8 +110,8 @@ def test_generation_entropy_by_hand():
     assert ngram_entropy("one", 3) == 0.0
 
 
-def test_evaluate_is_long_format_with_params_and_missing_rs(tiny):
-    model, tok = tiny
+def test_evaluate_is_long_format_with_params_and_missing_rs(tiny_gpt2):
+    model, tok = tiny_gpt2
     df = evaluate(model, tok, [CASE], generation=True, gen_tokens=5, params={"method": "none", "seed": 0})
     assert list(df.columns[:3]) == ["case_id", "metric", "value"] and {"method", "seed"} <= set(df.columns)
     assert set(df.metric) == {"ES", "PS", "NS", "EM", "PM", "NM", "GE", "RS"}
@@ -125,13 +120,13 @@ def test_evaluate_is_long_format_with_params_and_missing_rs(tiny):
     assert again.set_index("metric").loc["GE", "value"] == df.set_index("metric").loc["GE", "value"]  # seeded
 
 
-def test_generation_on_the_first_n_cases_only(tiny):
+def test_generation_on_the_first_n_cases_only(tiny_gpt2):
     """generation=n: GE for the first n cases, NaN for the rest; the prompts of several
     cases sampled in one call give each case the mean over its own texts."""
-    from editlib.evaluate import _generation_prompts, generation_scores
-    from editlib.metrics.generation import generate, generation_entropy
+    from editlib.evaluation.evaluate import _generation_prompts, generation_scores
+    from editlib.evaluation.metrics.generation import generate, generation_entropy
 
-    model, tok = tiny
+    model, tok = tiny_gpt2
     cases = [CASE, {**CASE, "case_id": 8}, {**CASE, "case_id": 9}]
     df = evaluate(model, tok, cases, generation=2, gen_tokens=5)
     ge = df[df.metric == "GE"].set_index("case_id")["value"]
@@ -146,7 +141,7 @@ def test_generation_on_the_first_n_cases_only(tiny):
 
 
 def test_batch_edits_asks_for_ge_on_the_first_n_cases_of_the_list():
-    from editlib.experiments import _ge_count
+    from editlib.experiments.drivers import _ge_count
 
     assert [_ge_count(50, start, 1) for start in (0, 49, 50, 199)] == [1, 1, 0, 0]   # single edits
     assert _ge_count(3, 2, 4) == 1 and _ge_count(3, 0, 4) == 3                        # a batch straddling n
@@ -202,7 +197,8 @@ def test_embedded_fact_set_is_counterfact_shaped_and_seeded():
     france = [r for r in records if r["requested_rewrite"]["subject"] == "France"
               and r["requested_rewrite"]["relation_id"] == "P37"]
     assert france and france[0]["requested_rewrite"]["target_true"]["str"] == "French"
-    assert [r["case_id"] for r in subset(records, 10, seed=2)] == [r["case_id"] for r in subset(embedded_counterfact(), 10, seed=2)]
+    ids = [r["case_id"] for r in subset(records, 10, seed=2)]
+    assert ids == [r["case_id"] for r in subset(embedded_counterfact(), 10, seed=2)]
 
 
 # ------------------------------------------------------------------ real model
@@ -223,11 +219,11 @@ def test_smollm2_scores_before_and_after_a_rome_edit(smollm2):
     assert post["ES"] == 100
 
 
-def test_zsre_loader_and_token_accuracy_by_hand(tiny):
-    from editlib.data import load_zsre
-    from editlib.metrics.zsre import zsre_scores
+def test_zsre_loader_and_token_accuracy_by_hand(tiny_gpt2):
+    from editlib.evaluation.data import load_zsre
+    from editlib.evaluation.metrics.zsre import zsre_scores
 
-    model, tok = tiny
+    model, tok = tiny_gpt2
     cases = load_zsre("zsre_train1k")
     assert len(cases) == 1000
     rr = cases[0]["requested_rewrite"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from editlib.runs import ROOT, tidy_notebook
+from editlib.suite.runs import ROOT, tidy_notebook
 
 ABSOLUTE = re.compile(r"(?<![\w.~<>-])/(home|root|tmp|work|Users|usr|opt|var|mnt|private|srv|scratch)/")
 COMMITTED = sorted((ROOT / "figures").rglob("*.ipynb"))
@@ -42,7 +42,7 @@ def test_tidy_notebook_removes_this_machines_paths_and_keeps_results(tmp_path):
 
     pkgs = site.getsitepackages()[0]
     nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell('out_dir = "%s/figures"' % ROOT, metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell(f'out_dir = "{ROOT}/figures"', metadata={"tags": ["injected-parameters"]}),
         nbformat.v4.new_code_cell("print(1)", outputs=[
             nbformat.v4.new_output("stream", name="stderr", text=f"{pkgs}/tqdm/auto.py:21: TqdmWarning: IProgress "
                                                                   "not found.\n  from .autonotebook import tqdm as "

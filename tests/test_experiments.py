@@ -1,9 +1,9 @@
 """The experiment drivers the notebooks call: which batches get edited and scored."""
 import pytest
 
-from editlib.data import load_cases
+from editlib.engine.tiny import tiny_model
+from editlib.evaluation.data import load_cases
 from editlib.experiments import Setting, batch_edits, edit_plan, key_conditioning
-from editlib.testing import tiny_model
 
 
 def test_edit_plan_every_batch_without_a_sample():
@@ -16,11 +16,6 @@ def test_edit_plan_scores_a_sample_of_edited_facts():
     assert edit_plan(64, 16, scored=20) == [(0, 16), (16, 4)]
     assert edit_plan(64, 64, scored=8) == [(0, 8)]          # one batch of 64, 8 of them scored
     assert edit_plan(8, 16, scored=8) == []                  # batch larger than the cases
-
-
-@pytest.fixture(scope="module")
-def tiny_llama():
-    return tiny_model("llama")
 
 
 def test_batch_edits_writes_whole_batches_and_scores_the_sample(tiny_llama, tiny_cov_settings):
@@ -38,7 +33,7 @@ def test_batch_edits_writes_whole_batches_and_scores_the_sample(tiny_llama, tiny
 
 
 def test_key_conditioning_grows_with_the_batch_and_the_ridge_bounds_it(tiny_cov_settings):
-    from editlib.config import default_device
+    from editlib.engine.loading import default_device
 
     model, tok = tiny_model("llama", device=default_device())   # CUDA where present: C0 stays on the CPU
     cases = load_cases("embedded", n=40, seed=0)

@@ -6,7 +6,6 @@ import nbformat
 import pandas as pd
 import pytest
 
-
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 EXPECTED = {
     "01_objectives": (["case_id", "metric", "value", "model", "setting", "method", "layers", "seed", "hparams"],
@@ -78,7 +77,7 @@ def test_quickstart_edits_the_fact_with_every_method_and_restores_it(executed):
 
 
 def _targets(case_id):
-    from editlib.data import embedded_counterfact
+    from editlib.evaluation.data import embedded_counterfact
 
     rw = next(c for c in embedded_counterfact() if c["case_id"] == case_id)["requested_rewrite"]
     return rw["target_new"]["str"], rw["target_true"]["str"]

@@ -4,9 +4,10 @@ with AMX), float32 elsewhere; the Editor and the run record keep the resolved na
 import pytest
 import torch
 
-from editlib import Editor, precision
+from editlib import Editor
+from editlib.base import precision
+from editlib.engine.tiny import tiny_model
 from editlib.experiments import RunRecord
-from editlib.testing import tiny_model
 
 
 @pytest.mark.parametrize("flags, expected", [({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, "bfloat16"),
@@ -44,8 +45,8 @@ def test_the_editor_and_the_run_record_hold_the_resolved_precision(monkeypatch, 
 
 
 def test_auto_is_a_valid_name_and_a_typo_is_not():
-    from editlib.errors import HyperparameterError
-    from editlib.values import ZSettings
+    from editlib.base.errors import HyperparameterError
+    from editlib.engine.values import ZSettings
 
     assert ZSettings(compute_dtype="auto").compute_dtype == "auto"
     with pytest.raises(HyperparameterError, match="compute_dtype"):

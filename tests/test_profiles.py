@@ -5,13 +5,13 @@ import os
 import pandas as pd
 import pytest
 
-from editlib import reproduce
-from editlib.data import TUNE_SIZE, embedded_counterfact, load_cases, split_cases
-from editlib.errors import DatasetError, HyperparameterError
-from editlib.hparams import load_preset
-from editlib.profiles import LIGHT_Z, PROFILES, get_profile
-from editlib.reproduce import DEFAULT_MODELS, NOTEBOOKS, ROOT
-from editlib.runs import notebook_parameters
+from editlib.base.errors import DatasetError, HyperparameterError
+from editlib.engine.presets import load_preset
+from editlib.evaluation.data import TUNE_SIZE, embedded_counterfact, load_cases, split_cases
+from editlib.suite import reproduce
+from editlib.suite.profiles import LIGHT_Z, PROFILES, get_profile
+from editlib.suite.reproduce import DEFAULT_MODELS, NOTEBOOKS, ROOT
+from editlib.suite.runs import notebook_parameters
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
@@ -49,7 +49,7 @@ def test_quick_sequential_runs_fit_a_cpu_and_the_paper_run_keeps_float32_z():
     for model in DEFAULT_MODELS:
         nb04 = notebook_parameters("04", model, "quick")
         assert nb04["batch_size"] * nb04["n_batches"] == 24
-        # bfloat16 z only where that pays (editlib.precision.resolve)
+        # bfloat16 z only where that pays (editlib.base.precision.resolve)
         assert nb04["edit_overrides"] == {**LIGHT_Z, "compute_dtype": "auto"} and nb04["retention_every"] == 1
         assert notebook_parameters("04", model, "paper")["edit_overrides"] == LIGHT_Z
 
@@ -119,11 +119,12 @@ def test_tuning_split_of_counterfact():
 
 
 def test_report_prints_interval_tables_and_refused_solves(tmp_path):
-    from editlib.report import notebook_tables
+    from editlib.suite.report import notebook_tables
 
     rows = [{"case_id": c, "metric": m, "value": v, "setting": "EMMET", "batch_size": 4, "profile": "paper",
              "hardware": "CPU: x, 2 cores", "wall_s": 12.0}
-            for c, (es, ns) in enumerate([(100.0, 100.0), (100.0, 0.0)]) for m, v in (("ES", es), ("PS", es), ("NS", ns))]
+            for c, (es, ns) in enumerate([(100.0, 100.0), (100.0, 0.0)])
+            for m, v in (("ES", es), ("PS", es), ("NS", ns))]
     pd.DataFrame(rows).to_csv(tmp_path / "03_emmet_batch_size_m.csv", index=False)
     pd.DataFrame([{"setting": "EMMET (μ = 0)", "batch_size": 8, "error": "singular"}]).to_csv(
         tmp_path / "03_emmet_batch_size_m_diagnostics.csv", index=False)
@@ -134,7 +135,7 @@ def test_report_prints_interval_tables_and_refused_solves(tmp_path):
 
 
 def test_report_reads_compressed_sequential_tables_at_the_last_batch(tmp_path):
-    from editlib.report import notebook_tables
+    from editlib.suite.report import notebook_tables
 
     rows = [{"case_id": c, "metric": "ES", "value": v, "setting": "MEMIT", "scope": "retention", "n_edits": n,
              "profile": "paper", "hardware": "NVIDIA H100 80GB HBM3", "wall_s": 300.0}

@@ -2,25 +2,22 @@
 one fact): the same pipeline with other conventions, on tiny random models."""
 import pytest
 import torch
+from conftest import DARRIEUX
 
 from editlib import Editor, HyperparameterError
-from editlib.hparams import ROME_ORIGINAL, _validate_preset, load_preset
-from editlib.keys import template_keys
-from editlib.models import get_architecture
-from editlib.requests import as_requests
-from editlib.testing import tiny_model
+from editlib.engine.architectures import get_architecture
+from editlib.engine.keys import template_keys
+from editlib.engine.methods import ROME_ORIGINAL
+from editlib.engine.presets import _validate_preset, load_preset
+from editlib.engine.requests import as_requests
+from editlib.engine.tiny import tiny_model
 
-REQ = [{"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux", "target_new": "English"}]
+REQ = [DARRIEUX]
 FAST = dict(mom2_dataset="model-samples", mom2_n_tokens=2000, v_num_grad_steps=4, use_cache=False, progress=False)
 
 
-@pytest.fixture(scope="module")
-def llama():
-    return tiny_model("llama")
-
-
-def test_the_method_brings_rome_s_conventions_and_keywords_still_win(llama):
-    m, tok = llama
+def test_the_method_brings_rome_s_conventions_and_keywords_still_win(tiny_llama):
+    m, tok = tiny_llama
     ed = Editor(m, tok, method="rome_original", layers=[1], **FAST)
     hp = ed.hparams
     assert (hp.value_site, hp.key_average, hp.clamp_norm_factor, hp.context_template_lengths) == \
@@ -62,25 +59,26 @@ def test_the_update_writes_v_star_exactly_at_the_plain_prompt_s_key(model_type):
     assert all(torch.equal(v, w0[k]) for k, v in m.state_dict().items())
 
 
-def _delta(llama, method, **kw):
-    m, tok = llama
+def _delta(tiny_llama, method, **kw):
+    m, tok = tiny_llama
     with Editor(m, tok, method=method, layers=[1], **{**FAST, **kw}).edited(REQ) as r:
         return r.deltas[get_architecture(m).name("rewrite", 1)]
 
 
-def test_with_the_same_conventions_and_one_template_the_two_romes_coincide(llama):
+def test_with_the_same_conventions_and_one_template_the_two_romes_coincide(tiny_llama):
     same = dict(value_site="block", key_average="half_plain", clamp_norm_factor=0.75, context_template_lengths=())
-    torch.testing.assert_close(_delta(llama, "rome_original", **same), _delta(llama, "rome", **same),
+    torch.testing.assert_close(_delta(tiny_llama, "rome_original", **same), _delta(tiny_llama, "rome", **same),
                                rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("differs", [dict(context_template_lengths=((3, 3),)),       # k* ≠ k_plain
                                      dict(value_site="rewrite", context_template_lengths=()),
                                      dict(key_average="uniform", context_template_lengths=((3, 3),))])
-def test_each_convention_that_differs_changes_the_update(llama, differs):
+def test_each_convention_that_differs_changes_the_update(tiny_llama, differs):
     unified = dict(value_site="block", key_average="half_plain", clamp_norm_factor=0.75)
-    a = _delta(llama, "rome_original", **{**unified, **differs})
-    b = _delta(llama, "rome", **{**unified, **{k: v for k, v in differs.items() if k == "context_template_lengths"}})
+    a = _delta(tiny_llama, "rome_original", **{**unified, **differs})
+    kept = {k: v for k, v in differs.items() if k == "context_template_lengths"}
+    b = _delta(tiny_llama, "rome", **{**unified, **kept})
     assert (a - b).norm() > 1e-3 * b.norm()
 
 
@@ -91,14 +89,15 @@ def test_block_value_site_is_refused_where_it_is_not_linear_in_w():
     assert Editor(m, tok, method="rome_original", layers=[1], **FAST).arch.value_site == "rewrite"
 
 
-def test_rome_original_refuses_a_batch(llama):
-    m, tok = llama
+def test_rome_original_refuses_a_batch(tiny_llama):
+    m, tok = tiny_llama
     with pytest.raises(ValueError, match="one fact at a time"):
         Editor(m, tok, method="rome_original", layers=[1], **FAST).apply(REQ + [{**REQ[0], "subject": "Jean Gabin"}])
 
 
-def test_conventions_are_recorded_with_the_result(llama):
-    m, tok = llama
-    with Editor(m, tok, method="rome_original", layers=[1], context_template_lengths=((3, 2),), **FAST).edited(REQ) as r:
+def test_conventions_are_recorded_with_the_result(tiny_llama):
+    m, tok = tiny_llama
+    ed = Editor(m, tok, method="rome_original", layers=[1], context_template_lengths=((3, 2),), **FAST)
+    with ed.edited(REQ) as r:
         assert r.hparams["value_site"] == "rewrite" and r.hparams["key_average"] == "uniform"
     assert set(ROME_ORIGINAL) <= set(r.hparams)

@@ -2,15 +2,15 @@
 and batch after batch written into one model."""
 import pytest
 import torch
+from conftest import FACTS
 
 from editlib import Editor
-from editlib import solvers
-from editlib.errors import HyperparameterError, SingularSystemError
+from editlib.base.errors import HyperparameterError, SingularSystemError
+from editlib.engine import solvers
+from editlib.engine.keys import compute_keys
+from editlib.engine.methods import AlphaEditConfig, EmmetConfig, MemitConfig, get_method
+from editlib.engine.requests import as_requests
 from editlib.experiments import Setting, sequential_edits
-from editlib.hparams import AlphaEditConfig, EmmetConfig, MemitConfig, get_method
-from editlib.keys import compute_keys
-from editlib.requests import as_requests
-from editlib.testing import tiny_model
 
 D_K, D_V = 12, 7
 
@@ -108,23 +108,13 @@ def test_alphaedit_config_is_checked():
 
 # ----------------------------------------------------------------- on a tiny model
 
-REQS = [
-    {"prompt": "The mother tongue of {} is", "subject": "Danielle Darrieux", "target_new": "English"},
-    {"prompt": "The capital of {} is", "subject": "France", "target_new": "Rome"},
-    {"prompt": "{} plays the", "subject": "Toko Yasuda", "target_new": "piano"},
-    {"prompt": "{} is located in", "subject": "the Eiffel Tower", "target_new": "Tokyo"},
-]
+REQS = FACTS
 TINY = dict(layers=[2], v_num_grad_steps=3, mom2_dataset="model-samples", mom2_n_tokens=3000)
 
 
-@pytest.fixture(scope="module")
-def llama():
-    return tiny_model("llama")
-
-
-def test_editor_keeps_the_keys_it_wrote_and_forgets_them_on_restore(llama, tmp_path, monkeypatch):
+def test_editor_keeps_the_keys_it_wrote_and_forgets_them_on_restore(tiny_llama, tmp_path, monkeypatch):
     monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
-    model, tok = llama
+    model, tok = tiny_llama
     ed = Editor(model, tok, method="emmet", mu=0.1, **TINY)
     first, second = as_requests(REQS[:2]), as_requests(REQS[2:])
     k1 = compute_keys(model, tok, ed.arch, first, [2], ed.templates)[2].double()
@@ -140,14 +130,14 @@ def test_editor_keeps_the_keys_it_wrote_and_forgets_them_on_restore(llama, tmp_p
     assert ed.n_preserved == 0
 
 
-def test_an_editor_forgets_facts_undone_from_outside(llama, tmp_path, monkeypatch):
+def test_an_editor_forgets_facts_undone_from_outside(tiny_llama, tmp_path, monkeypatch):
     """e2 writes inside e1's edited() block; leaving the block undoes e2's edit, so e2 must
     neither count that fact nor keep its key in the preserved term. The same after
     editlib.restore(model). A fact still in the model stays preserved."""
     import editlib
 
     monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
-    model, tok = llama
+    model, tok = tiny_llama
     e1 = Editor(model, tok, method="emmet", mu=0.1, **TINY)
     e2 = Editor(model, tok, method="emmet", mu=0.1, preserve_edits=1.0, **TINY)
     first, second = as_requests(REQS[:2]), as_requests(REQS[2:])
@@ -167,9 +157,9 @@ def test_an_editor_forgets_facts_undone_from_outside(llama, tmp_path, monkeypatc
     e2.restore()
 
 
-def test_alphaedit_warns_when_its_projection_preserves_nothing(llama, tmp_path, monkeypatch):
+def test_alphaedit_warns_when_its_projection_preserves_nothing(tiny_llama, tmp_path, monkeypatch):
     monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
-    model, tok = llama
+    model, tok = tiny_llama
     ed = Editor(model, tok, method="alphaedit", null_space_threshold=1e12, **TINY)   # above every eigenvalue
     with pytest.warns(UserWarning, match="projection is the identity and nothing is preserved"):
         with ed.edited(as_requests(REQS[:1])) as res:
@@ -177,9 +167,9 @@ def test_alphaedit_warns_when_its_projection_preserves_nothing(llama, tmp_path, 
     assert d["projection_rank"] == model.config.intermediate_size and d["null_space_threshold"] == 1e12
 
 
-def test_second_batch_z_comes_from_the_edited_model(llama, tmp_path, monkeypatch):
+def test_second_batch_z_comes_from_the_edited_model(tiny_llama, tmp_path, monkeypatch):
     monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
-    model, tok = llama
+    model, tok = tiny_llama
     ed = Editor(model, tok, method="memit", **TINY)
     z_before, _ = ed.targets(REQS[2:])
     with ed.edited(REQS[:2]):
@@ -190,9 +180,9 @@ def test_second_batch_z_comes_from_the_edited_model(llama, tmp_path, monkeypatch
     assert not torch.allclose(z_before, z_after)
 
 
-def test_alphaedit_writes_an_edit_on_a_tiny_model(llama, tmp_path, monkeypatch):
+def test_alphaedit_writes_an_edit_on_a_tiny_model(tiny_llama, tmp_path, monkeypatch):
     monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
-    model, tok = llama
+    model, tok = tiny_llama
     ed = Editor(model, tok, method="alphaedit", null_space_threshold=0.15, relative_threshold=True, alpha=1.0,
                 **TINY)
     cov = ed.covariances()[2]
@@ -205,11 +195,11 @@ def test_alphaedit_writes_an_edit_on_a_tiny_model(llama, tmp_path, monkeypatch):
         assert d["relative_residual"] < 0.9                      # something is written
 
 
-def test_sequential_run_scores_every_batch_and_restores_bit_for_bit(llama, tmp_path, monkeypatch):
+def test_sequential_run_scores_every_batch_and_restores_bit_for_bit(tiny_llama, tmp_path, monkeypatch):
     monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path))
-    model, tok = llama
+    model, tok = tiny_llama
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    from editlib.data import load_cases
+    from editlib.evaluation.data import load_cases
 
     cases = load_cases("embedded", n=6, seed=0)
     over = {k: v for k, v in TINY.items() if k != "layers"}
@@ -232,9 +222,9 @@ def test_sequential_run_scores_every_batch_and_restores_bit_for_bit(llama, tmp_p
 
 
 @pytest.mark.parametrize("bad", [{"retention_every": 0}, {"ability_every": 1.5}])
-def test_sequential_run_refuses_a_bad_schedule(llama, bad):
-    model, tok = llama
-    from editlib.data import load_cases
+def test_sequential_run_refuses_a_bad_schedule(tiny_llama, bad):
+    model, tok = tiny_llama
+    from editlib.evaluation.data import load_cases
 
     with pytest.raises(HyperparameterError, match=next(iter(bad))):
         sequential_edits(model, tok, load_cases("embedded", n=2, seed=0), [Setting("MEMIT", "memit", [2])],

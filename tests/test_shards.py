@@ -4,7 +4,7 @@ refused."""
 import pandas as pd
 import pytest
 
-from editlib import shards
+from editlib.suite import shards
 
 
 def _shard(folder, settings, model="smollm2-135m", batch_size=2):

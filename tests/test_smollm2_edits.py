@@ -1,12 +1,11 @@
 """Edits that change a real model's prediction: SmolLM2-135M (real weights, offline)."""
 import pytest
 import torch
+from conftest import DARRIEUX
 
 from editlib import Editor
-from editlib.data import load_cases
-from editlib.metrics.scoring import target_nll
-
-from conftest import DARRIEUX
+from editlib.evaluation.data import load_cases
+from editlib.evaluation.metrics.scoring import target_nll
 
 pytestmark = pytest.mark.slow
 NEIGHBOUR = "The mother tongue of Jean Gabin is"     # another French speaker
@@ -70,8 +69,8 @@ def test_spread_edit_updates_every_layer(smollm2):
 
 def test_loaded_by_its_gguf_path_it_finds_its_preset_and_shares_the_caches(smollm2):
     from editlib import load_model
-    from editlib.fingerprint import weights_fingerprint
-    from editlib.models import _smollm2_gguf
+    from editlib.engine.fingerprint import weights_fingerprint
+    from editlib.engine.loading import _smollm2_gguf
 
     model, tok = load_model(str(_smollm2_gguf()), device="cpu")      # converted once, shared with the alias
     assert model.editlib_name.endswith(".gguf")
@@ -87,7 +86,7 @@ def test_an_edited_model_saved_with_save_pretrained_keeps_its_edit(smollm2, tmp_
     save_pretrained; reloaded by path, it still says the new fact and is recognised as
     SmolLM2 (its preset found by shape)."""
     from editlib import load_model
-    from editlib.metrics.generation import greedy_continuations
+    from editlib.evaluation.metrics.generation import greedy_continuations
 
     model, tok = smollm2
     prompt = ["The mother tongue of Danielle Darrieux is"]

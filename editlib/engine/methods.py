@@ -1,0 +1,176 @@
+"""The registry of editing methods: one typed config per objective, and adapters from the
+pipeline's (keys, residuals, C0) to the solvers of :mod:`editlib.engine.solvers`."""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+
+import torch
+
+from ..base import checks
+from ..base.errors import HyperparameterError
+from . import solvers
+from .settings import EditHparams
+
+
+@dataclass
+class RomeConfig:
+    """ROME has no hyperparameter of its own: the constraint is exact, one fact."""
+
+
+@dataclass
+class MemitConfig:
+    mom2_update_weight: float = 15000.0   # λ, weight of the preservation term
+    preserve_edits: float = 0.0           # γ, weight of the keys of earlier edits (sequential; 0 = off)
+
+    def __post_init__(self):
+        checks.number("mom2_update_weight (MEMIT's λ)", self.mom2_update_weight, low=0)
+        checks.number("preserve_edits (weight of earlier edits' keys)", self.preserve_edits, low=0)
+
+
+@dataclass
+class EmmetConfig:
+    mu: float = 0.1                        # ridge on Kᵀ C⁻¹ K (0 = the exact first version)
+    mom2_update_weight: float = 10000.0    # C0 is scaled by this first: effective ridge λ·μ
+    ridge_single_edits: bool = False       # the authors add μ only when B > 1
+    preserve_edits: float = 0.0            # γ, weight of the keys of earlier edits (sequential; 0 = off)
+
+    def __post_init__(self):
+        checks.number("mu (EMMET's ridge)", self.mu, low=0)
+        checks.number("preserve_edits (weight of earlier edits' keys)", self.preserve_edits, low=0)
+        checks.number("mom2_update_weight (EMMET's scale of C0)", self.mom2_update_weight, low=0, strict=True)
+        if not isinstance(self.ridge_single_edits, bool):
+            raise HyperparameterError(f"ridge_single_edits must be True or False, got {self.ridge_single_edits!r}")
+
+
+@dataclass
+class AlphaEditConfig:
+    alpha: float = 10.0                    # α, the ridge on ‖Δ‖² (the authors' L2)
+    null_space_threshold: float = 2e-2     # eigenvalues of C0 below this span the null space
+    relative_threshold: bool = False       # threshold × C0's largest eigenvalue instead
+
+    def __post_init__(self):
+        checks.number("alpha (AlphaEdit's ridge)", self.alpha, low=0)
+        checks.number("null_space_threshold", self.null_space_threshold, low=0, strict=True)
+        if not isinstance(self.relative_threshold, bool):
+            raise HyperparameterError(f"relative_threshold must be True or False, got {self.relative_threshold!r}")
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    config_cls: type
+    # (keys, resid, cov, config[, plain_keys], preserved=K_pK_pᵀ or None, prepared=...) -> (delta, diagnostics)
+    solve: Callable
+    batch: bool = True         # accepts B > 1
+    plain_key: bool = False    # the solver also takes the key of the prompt without prefix
+    prepare: Callable | None = None   # (C0, config) -> what solve needs per layer, computed once
+    # EditHparams values the method implies, above the preset's and below a preset's own
+    # section for the method and the caller's keywords
+    conventions: dict = field(default_factory=dict)
+
+
+def _rome(keys, resid, cov, cfg: RomeConfig, preserved=None, prepared=None):
+    return solvers.rome(keys, resid, cov)
+
+
+def _rome_original(keys, resid, cov, cfg: RomeConfig, plain_keys, preserved=None, prepared=None):
+    return solvers.rome_original(keys, plain_keys, resid, cov)
+
+
+# ROME's own code (rome/ of ROME and of the unified repo; its gpt2-xl and gpt-j-6b files):
+# δ at the MLP output, clamp 4 × its norm, keys averaged uniformly over "{}" + 10 prefixes of
+# 5 tokens + 10 of 10 tokens, 20 steps.
+ROME_ORIGINAL = {"value_site": "rewrite", "key_average": "uniform", "clamp_norm_factor": 4.0,
+                 "context_template_lengths": ((5, 10), (10, 10)), "v_num_grad_steps": 20}
+
+
+def _split_preservation(diag: dict, delta, preserved, lam: float = 1.0, gamma: float = 0.0, cov=None) -> dict:
+    """The solver reported tr(Δ C Δᵀ) for the C it solved with, C = λC0 + γ K_pK_pᵀ: report
+    the cost against C0 itself, tr(ΔC0Δᵀ) = (tr(ΔCΔᵀ) − γ‖ΔK_p‖²)/λ (computed from ``cov``
+    when λ = 0), and ‖ΔK_p‖² (the cost on earlier edits' keys; 0 before any)."""
+    d = delta.double()
+    kept = float(torch.trace(d @ preserved.to(d.device).double() @ d.T)) if preserved is not None else 0.0
+    if lam:
+        diag["preservation_cost"] = (diag["preservation_cost"] - gamma * kept) / lam
+    else:
+        diag["preservation_cost"] = float(torch.trace(d @ cov.to(d.device).double() @ d.T))
+    diag["preserved_edits_cost"] = kept
+    return diag
+
+
+def _memit(keys, resid, cov, cfg: MemitConfig, preserved=None, prepared=None):
+    if preserved is None or cfg.preserve_edits == 0:
+        delta, diag = solvers.memit(keys, resid, cov, cfg.mom2_update_weight)
+        return delta, _split_preservation(diag, delta, preserved)
+    c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, cfg.preserve_edits)   # λC0 + γK_pK_pᵀ
+    delta, diag = solvers.memit(keys, resid, c, 1.0)
+    return delta, _split_preservation(diag, delta, preserved, cfg.mom2_update_weight, cfg.preserve_edits, cov)
+
+
+def _emmet(keys, resid, cov, cfg: EmmetConfig, preserved=None, prepared=None):
+    mu = cfg.mu if (keys.shape[1] > 1 or cfg.ridge_single_edits) else 0.0
+    gamma = cfg.preserve_edits if preserved is not None else 0.0
+    c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, gamma)
+    delta, diag = solvers.emmet(keys, resid, c, mu)
+    return delta, {**_split_preservation(diag, delta, preserved, cfg.mom2_update_weight, gamma), "mu": mu}
+
+
+def _null_space(cov, cfg: AlphaEditConfig):
+    projection, rank = solvers.null_space_projection(cov, cfg.null_space_threshold, cfg.relative_threshold)
+    if rank == cov.shape[0]:            # P = I: the projection keeps every direction, so it preserves nothing
+        warnings.warn(f"AlphaEdit: every eigenvalue of C0 is below null_space_threshold={cfg.null_space_threshold:g}"
+                      f"{' (relative)' if cfg.relative_threshold else ''}, so the projection is the identity and "
+                      "nothing is preserved (the update is the ridge solution); lower the threshold", stacklevel=4)
+    return projection, rank
+
+
+def _alphaedit(keys, resid, cov, cfg: AlphaEditConfig, preserved=None, prepared=None):
+    projection, rank = prepared if prepared is not None else _null_space(cov, cfg)
+    delta, diag = solvers.alphaedit(keys, resid, cov, projection.to(keys.device), preserved, cfg.alpha)
+    return delta, {**_split_preservation(diag, delta, preserved), "projection_rank": rank,
+                   "null_space_threshold": cfg.null_space_threshold, "relative_threshold": cfg.relative_threshold}
+
+
+METHODS: dict[str, Method] = {
+    "rome": Method("rome", RomeConfig, _rome, batch=False),
+    "rome_original": Method("rome_original", RomeConfig, _rome_original, batch=False, plain_key=True,
+                            conventions=ROME_ORIGINAL),
+    "memit": Method("memit", MemitConfig, _memit),
+    "emmet": Method("emmet", EmmetConfig, _emmet),
+    "alphaedit": Method("alphaedit", AlphaEditConfig, _alphaedit, prepare=_null_space),
+}
+
+
+def register_method(method: Method) -> None:
+    METHODS[method.name] = method
+
+
+class UnknownNameError(HyperparameterError, KeyError):
+    """An unknown method or preset name."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def get_method(name: str) -> Method:
+    if not isinstance(name, str) or name.lower() not in METHODS:
+        raise UnknownNameError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+    return METHODS[name.lower()]
+
+
+class UnknownSettingError(HyperparameterError, TypeError):
+    """A keyword that is no setting of the pipeline or of the method."""
+
+
+def split_overrides(method: Method, overrides: dict):
+    """Route keyword overrides to EditHparams or the method's config; reject unknown ones."""
+    hp_names = {f.name for f in fields(EditHparams)}
+    cfg_names = {f.name for f in fields(method.config_cls)}
+    unknown = set(overrides) - hp_names - cfg_names
+    if unknown:
+        raise UnknownSettingError(f"unknown hyperparameter(s) {sorted(unknown)} for method {method.name!r}; "
+                        f"edit settings: {sorted(hp_names)}; {method.name} settings: {sorted(cfg_names)}")
+    return ({k: v for k, v in overrides.items() if k in hp_names},
+            {k: v for k, v in overrides.items() if k in cfg_names})

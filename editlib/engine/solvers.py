@@ -1,0 +1,227 @@
+"""The preservation–memorization objectives and their closed forms.
+
+Pure linear algebra on tensors, no model code. Shapes (the paper's notation):
+    keys   K (d_k × B)   the rewrite module's inputs for the B facts
+    resid  R (d_v × B)   what the layer must add to its outputs: R = Z − W0 K
+    cov    C (d_k × d_k) the preserved keys' second moment C0 = K0 K0ᵀ / n
+    delta  Δ (d_v × d_k) the update, Ŵ = W0 + Δ
+
+Everything runs in float64 with linear solves, never explicit inverses. Each solver
+returns ``(delta, diagnostics)``; diagnostics hold the preservation cost tr(Δ C Δᵀ),
+the memorization residual ‖Δ K − R‖ (and relative to ‖R‖) and the condition number of
+the matrix that was solved (1-norm estimate; for EMMET the inner B × B matrix).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..base.errors import SingularSystemError
+
+# Above this condition number a system is treated as singular: its solution would be
+# dominated by round-off (float64 keeps ~16 digits).
+SINGULAR_COND = 1e13
+
+
+def _f64(*ts):
+    return [t.detach().to(torch.float64) for t in ts]
+
+
+def _check(keys, resid, cov):
+    if keys.ndim != 2 or resid.ndim != 2 or cov.ndim != 2:
+        raise ValueError("keys (d_k × B), resid (d_v × B) and cov (d_k × d_k) must be matrices")
+    if keys.shape[1] != resid.shape[1]:
+        raise ValueError(f"keys have {keys.shape[1]} columns but resid has {resid.shape[1]}")
+    if cov.shape != (keys.shape[0], keys.shape[0]):
+        raise ValueError(f"cov is {tuple(cov.shape)}, expected {(keys.shape[0],) * 2} to match keys")
+    for name, t in (("keys", keys), ("resid", resid), ("cov", cov)):
+        if not torch.isfinite(t).all():
+            raise FloatingPointError(f"{name} holds NaN/inf values")
+
+
+def _solve_spd(a: torch.Tensor, b: torch.Tensor, what: str, hint: str) -> tuple[torch.Tensor, float]:
+    """Solve a X = b for symmetric positive definite a by Cholesky; refuse when a is not
+    positive definite or numerically singular. Returns X and a's condition number
+    (LAPACK's 1-norm estimate from the factor, O(n²): cheap next to the solve)."""
+    from scipy.linalg import lapack
+
+    a = 0.5 * (a + a.T)
+    factor, info = torch.linalg.cholesky_ex(a)
+    if int(info) != 0:
+        raise SingularSystemError(f"{what} is singular (not positive definite); {hint}")
+    anorm = float(torch.linalg.matrix_norm(a, ord=1))
+    rcond, _ = lapack.dpocon(factor.cpu().numpy(), anorm, uplo="L")
+    cond = float("inf") if rcond <= 0 else 1.0 / rcond
+    if not cond < SINGULAR_COND:
+        raise SingularSystemError(f"{what} is singular (condition number {cond:.3g}); {hint}")
+    return torch.cholesky_solve(b, factor), cond
+
+
+def diagnostics(delta, keys, resid, cov, cond: float) -> dict:
+    delta, keys, resid, cov = _f64(delta, keys, resid, cov)
+    miss = torch.linalg.norm(delta @ keys - resid)
+    return {
+        "preservation_cost": float(torch.trace(delta @ cov @ delta.T)),
+        "memorization_residual": float(miss),
+        "relative_residual": float(miss / torch.linalg.norm(resid).clamp(min=1e-300)),
+        "update_norm": float(torch.linalg.norm(delta)),
+        "condition_number": cond,
+        "batch_size": int(keys.shape[1]),
+    }
+
+
+def rome(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor):
+    """ROME: min ‖Ŵ K0 − W0 K0‖ s.t. Ŵ k = v (one fact).
+
+        Δ = r (C⁻¹ k)ᵀ / (kᵀ C⁻¹ k)
+    """
+    _check(keys, resid, cov)
+    if keys.shape[1] != 1:
+        raise ValueError(f"ROME writes one fact at a time, got {keys.shape[1]}; use emmet or memit "
+                         "for a batch, or edit the facts one after another")
+    k, r, c = _f64(keys, resid, cov)
+    c_inv_k, cond = _solve_spd(c, k, "the covariance C0", "collect statistics over more tokens")
+    delta = r @ c_inv_k.T / (k.T @ c_inv_k)
+    return delta, diagnostics(delta, k, r, c, cond)
+
+
+def rome_original(keys: torch.Tensor, plain_keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor):
+    """ROME as its authors wrote it (one fact): the direction comes from k* (the key
+    averaged over the context templates), the constraint is met at k_plain (the key of
+    the prompt without prefix):
+
+        u = C⁻¹ k*,   Δ = r uᵀ / (uᵀ k_plain)   so that (W0 + Δ) k_plain = W0 k_plain + r
+
+    With k_plain = k* this is :func:`rome`. Diagnostics: the residual is that of the
+    constraint it meets (at k_plain, so ≈ 0); ``relative_residual_mean_key`` is the miss
+    at k*, the key the unified objectives write.
+    """
+    _check(keys, resid, cov)
+    _check(plain_keys, resid, cov)
+    if keys.shape[1] != 1:
+        raise ValueError(f"ROME writes one fact at a time, got {keys.shape[1]}; use emmet or memit "
+                         "for a batch, or edit the facts one after another")
+    k, kp, r, c = _f64(keys, plain_keys, resid, cov)
+    u, cond = _solve_spd(c, k, "the covariance C0", "collect statistics over more tokens")   # C⁻¹ k*
+    denom = float(u.T @ kp)
+    if not abs(denom) > 1e-12 * float(torch.linalg.norm(u) * torch.linalg.norm(kp)):
+        raise SingularSystemError("uᵀ k_plain = 0: the prompt's key is C0-orthogonal to the averaged key, "
+                                  "so ROME's update is undefined")
+    delta = r @ u.T / denom
+    diag = diagnostics(delta, kp, r, c, cond)
+    miss = torch.linalg.norm(delta @ k - r) / torch.linalg.norm(r).clamp(min=1e-300)
+    return delta, {**diag, "relative_residual_mean_key": float(miss)}
+
+
+def memit(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam: float):
+    """MEMIT: min λ‖Ŵ K0 − W0 K0‖² + ‖Ŵ K_E − V_E‖² (least squares, a batch).
+
+        Δ = R K_Eᵀ (λ C0 + K_E K_Eᵀ)⁻¹
+    """
+    _check(keys, resid, cov)
+    if lam < 0:
+        raise ValueError(f"λ must be ≥ 0, got {lam}")
+    k, r, c = _f64(keys, resid, cov)
+    a = lam * c + k @ k.T                                  # (d_k, d_k), symmetric
+    x, cond = _solve_spd(a, k, "λ C0 + K Kᵀ", "raise λ (mom2_update_weight)")   # A⁻¹ K
+    delta = r @ x.T                                        # R Kᵀ A⁻¹
+    return delta, diagnostics(delta, k, r, c, cond)
+
+
+def emmet(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, mu: float = 0.0):
+    """EMMET: min ‖Ŵ K0 − W0 K0‖ s.t. Ŵ K_E = V_E (equality, a batch).
+
+        Δ = R (K_Eᵀ C0⁻¹ K_E + μ I)⁻¹ K_Eᵀ C0⁻¹
+
+    μ = 0 meets every constraint exactly (K_E of full column rank); a small ridge μ > 0
+    trades exactness for stability at large batches. For B = 1, μ = 0 this is ROME.
+    """
+    _check(keys, resid, cov)
+    if mu < 0:
+        raise ValueError(f"μ must be ≥ 0, got {mu}")
+    k, r, c = _f64(keys, resid, cov)
+    c_inv_k, _ = _solve_spd(c, k, "the covariance C0", "collect statistics over more tokens")  # C⁻¹ K
+    inner = k.T @ c_inv_k + mu * torch.eye(k.shape[1], dtype=k.dtype, device=k.device)          # (B, B)
+    hint = ("the edit keys are linearly dependent (rank "
+            f"{int(torch.linalg.matrix_rank(k))} < batch {k.shape[1]}, e.g. repeated subjects); "
+            "set a ridge μ > 0 (e.g. mu=0.1)") if mu == 0 else "raise μ"
+    y, cond = _solve_spd(inner, c_inv_k.T, "Kᵀ C0⁻¹ K + μ I", hint)                           # (B, d_k)
+    delta = r @ y
+    return delta, diagnostics(delta, k, r, c, cond)
+
+
+def with_preserved(cov: torch.Tensor, preserved: torch.Tensor | None, weight: float) -> torch.Tensor:
+    """The preservation term with earlier edits kept (sequential editing):
+
+        C = C0 + w · K_p K_pᵀ
+
+    ``preserved`` is K_p K_pᵀ (d_k × d_k), the Gram matrix of the keys already written
+    (kept as a running sum: its size does not grow with the number of edits). In MEMIT's
+    objective λ‖ΔK0‖² + γ‖ΔK_p‖² + ‖ΔK_E − R‖², λC0 + γK_pK_pᵀ is this with C0 scaled by
+    λ and w = γ; in EMMET's, the preserved keys join the minimised term. ``weight`` 0 or
+    nothing preserved: C0 unchanged."""
+    if preserved is None or weight == 0:
+        return cov
+    if weight < 0:
+        raise ValueError(f"the weight of preserved edits must be ≥ 0, got {weight}")
+    c, g = _f64(cov, preserved)
+    if g.shape != c.shape:
+        raise ValueError(f"the preserved keys' Gram matrix is {tuple(g.shape)}, C0 is {tuple(c.shape)}")
+    return c + weight * g
+
+
+def null_space_projection(cov: torch.Tensor, threshold: float = 2e-2, relative: bool = False):
+    """AlphaEdit's projection onto the directions preserved keys (almost) never take:
+    with C0 = U S Uᵀ, P = Û Ûᵀ over the eigenvectors whose eigenvalue is below
+    ``threshold`` (× the largest eigenvalue when ``relative``). Returns (P, rank of P)."""
+    c, = _f64(cov)
+    evals, evecs = torch.linalg.eigh(0.5 * (c + c.T))
+    cut = threshold * float(evals.max()) if relative else threshold
+    u = evecs[:, evals < cut]
+    if u.shape[1] == 0:
+        raise SingularSystemError(
+            f"no eigenvalue of C0 is below the null-space threshold {cut:.3g} (the smallest is "
+            f"{float(evals.min()):.3g}): the projection would be 0 and so would every AlphaEdit update; "
+            "raise null_space_threshold")
+    return u @ u.T, int(u.shape[1])
+
+
+def alphaedit(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, projection: torch.Tensor,
+              preserved: torch.Tensor | None = None, alpha: float = 10.0):
+    """AlphaEdit (Fang et al. 2025): the update lives in C0's null space, Δ = Δ̃ P, and
+    minimises ‖Δ K_E − R‖² + ‖Δ K_p‖² + α‖Δ‖² there:
+
+        Δ = R K_Eᵀ P ((K_E K_Eᵀ + K_p K_pᵀ) P + α I)⁻¹
+
+    Since P ((A P + αI)⁻¹) = (P A P + αI)⁻¹ P, Δ = X P, so Δ K0 ≈ 0 for every preserved key
+    in the projected-out subspace. ``preserved`` is K_p K_pᵀ (see :func:`with_preserved`);
+    ``cov`` (C0) serves the diagnostics; the condition number is that of the d_k × d_k
+    system (1-norm estimate)."""
+    _check(keys, resid, cov)
+    if alpha < 0:
+        raise ValueError(f"α must be ≥ 0, got {alpha}")
+    k, r, c, p = _f64(keys, resid, cov, projection)
+    if p.shape != c.shape:
+        raise ValueError(f"the projection is {tuple(p.shape)}, expected {tuple(c.shape)}")
+    a = k @ k.T
+    if preserved is not None:
+        a = a + _f64(preserved)[0]
+    m = a @ p + alpha * torch.eye(c.shape[0], dtype=c.dtype, device=c.device)
+    lu, pivots, info = torch.linalg.lu_factor_ex(m.T)
+    cond = _lu_cond(m.T, lu, info)
+    if not cond < SINGULAR_COND:
+        raise SingularSystemError(f"(K Kᵀ + K_p K_pᵀ) P + α I is singular (condition number {cond:.3g}); raise α")
+    rhs = (r @ k.T @ p).T                                   # (d_k, d_v)
+    delta = torch.linalg.lu_solve(lu, pivots, rhs).T        # R Kᵀ P M⁻¹
+    return delta, diagnostics(delta, k, r, c, cond)
+
+
+def _lu_cond(a: torch.Tensor, lu: torch.Tensor, info) -> float:
+    """1-norm condition number estimate of a from its LU factors (LAPACK dgecon)."""
+    from scipy.linalg import lapack
+
+    if int(info) != 0:
+        return float("inf")
+    rcond, _ = lapack.dgecon(lu.cpu().numpy(), float(torch.linalg.matrix_norm(a, ord=1)))
+    return float("inf") if rcond <= 0 else 1.0 / rcond
+
+

@@ -1,0 +1,58 @@
+"""Generation metrics: GE (fluency, n-gram entropy); RS (consistency) is not computed.
+
+GE: for each text, the weighted mean of the word bigram and trigram entropies (base 2,
+weights 2/3 and 4/3), averaged over texts; ×100 when reported. Words and n-grams are
+counted with scikit-learn's CountVectorizer (words and punctuation marks as tokens).
+RS (the TF-IDF cosine between generated text and reference snippets about target_new)
+needs the snippets and IDF statistics that CounterFact distributes separately, which
+editlib does not have: it is reported as missing (NaN), never as 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.feature_extraction.text import CountVectorizer
+
+from ...base.seeding import seeded
+from ...engine.architectures import input_device, model_devices
+from ...engine.prompts import encode_left
+
+TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"
+
+
+def ngram_entropy(text: str, n: int) -> float:
+    try:
+        counts = CountVectorizer(ngram_range=(n, n), token_pattern=TOKEN_PATTERN, lowercase=False
+                                 ).fit_transform([text]).toarray()[0]
+    except ValueError:  # no n-gram at all (empty or too short)
+        return 0.0
+    f = counts / counts.sum()
+    return float(-(f * np.log2(f)).sum())
+
+
+def generation_entropy(text: str) -> float:
+    """(2/3·H2 + 4/3·H3) / 2."""
+    return float(np.mean([2 / 3 * ngram_entropy(text, 2), 4 / 3 * ngram_entropy(text, 3)]))
+
+
+def greedy_continuations(model, tok, prompts: list[str], max_new_tokens: int = 8) -> list[str]:
+    """The greedy (argmax) continuation of each prompt, without the prompt: what the model
+    "says" when asked, as ROME's demo shows before and after an edit. One prompt at a
+    time (no padding), so each continuation is the one the prompt gets alone."""
+    device = input_device(model)
+    out = []
+    for prompt in prompts:
+        enc = tok(prompt, return_tensors="pt").to(device)
+        ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+        out.append(tok.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True))
+    return out
+
+
+def generate(model, tok, prompts: list[str], max_new_tokens: int = 100, seed: int = 0,
+             top_k: int = 5) -> list[str]:
+    """Seeded top-k sampling (as the papers' fluency evaluation), one text per prompt."""
+    device = input_device(model)
+    enc = encode_left(tok, prompts, device)
+    with seeded(seed, model_devices(model)):
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=True, top_k=top_k,
+                             pad_token_id=tok.pad_token_id)
+    return tok.batch_decode(out, skip_special_tokens=True)

@@ -1,0 +1,48 @@
+"""Perplexity on held-out text: general ability after editing.
+
+Text: WikiText-2's test split from the data directory (``wikitext2_test.txt``,
+de-tokenized like the statistics corpus), or, without it, seeded samples from the model
+as given (call it before editing). Cut into windows of ``seq_len`` tokens (the same
+windowing as the covariance statistics); perplexity = exp(mean next-token NLL over every
+predicted token).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ...engine.architectures import input_device
+from ...engine.corpus import find_data_file, length_batches, model_samples, token_windows, wikitext_documents
+from ...engine.prompts import pad, pad_id
+
+WIKITEXT_TEST = "wikitext2_test.txt"
+
+
+def heldout_windows(tok, model=None, n_tokens: int = 8192, seq_len: int = 256, seed: int = 0):
+    """(windows, description): WikiText-2 test windows, else the model's own samples."""
+    path = find_data_file(WIKITEXT_TEST)
+    if path is not None:
+        docs, what = wikitext_documents(path), f"wikitext2 test ({path.name})"
+    elif model is not None:
+        docs, what = model_samples(model, tok, n_tokens=n_tokens, seed=seed), f"model samples (seed {seed})"
+    else:
+        raise FileNotFoundError(f"{WIKITEXT_TEST} is not in the data directory and no model was given to sample from")
+    return token_windows(tok, docs, n_tokens, seq_len), f"{what}, {n_tokens} tokens in windows of {seq_len}"
+
+
+@torch.no_grad()
+def perplexity(model, tok, windows: list[list[int]], batch_tokens: int = 2048) -> float:
+    """exp(mean NLL of every token after the first of each window)."""
+    device = input_device(model)
+    total, count = 0.0, 0
+    for batch in length_batches(windows, batch_tokens):
+        ids, mask = pad([windows[i] for i in batch], pad_id(tok), device)
+        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
+        target, keep = ids[:, 1:].to(logits.device), mask[:, 1:].bool().to(logits.device)
+        nll = torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="sum")
+        total += float(nll)
+        count += int(keep.sum())
+    if count == 0:
+        raise ValueError("no tokens to score")
+    return math.exp(total / count)

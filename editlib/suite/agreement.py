@@ -1,0 +1,104 @@
+"""When two runs of the suite give the same results.
+
+Two runs of the same notebooks with the same parameters and seeds compute the same
+things, but not always in the same order: torch sums float32 reductions in an order that
+depends on its thread count (a serial kernel on 2 threads, a Dask worker's on 1), and
+these rounding differences pass through z's optimisation into every number. What must
+match exactly, and what may differ by rounding:
+
+- **exact**: the tables' identity columns (case ids, settings, methods, layers,
+  hyperparameters, batch sizes, ...), the decisions (ES, PS and NS per case: which of two
+  targets is more probable) and the refused solves (the ``error`` column);
+- **to rounding**: every other number (the magnitudes EM/PM/NM, GE, perplexity, the
+  diagnostics), within ``rtol`` relative to the larger value and ``atol`` absolute;
+- **ignored**: the clock (``*_s`` columns) and what records where and how a run ran
+  (:mod:`editlib.experiments.provenance` columns: hardware, threads, versions, commit).
+
+``verification/thread_agreement.py`` measures the rounding differences between 1 and 2
+threads; :data:`RTOL` and :data:`ATOL` are set from that measurement with a margin.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DECISIONS = ("ES", "PS", "NS")             # per-case outcomes of probability comparisons
+RUN_COLUMNS = ("profile", "split", "hardware", "device", "dtype", "z_dtype", "editlib_version", "torch_version",
+               "transformers_version", "git_commit", "git_dirty", "threads")
+RTOL = 1e-3
+ATOL = 1e-5
+
+
+def _ignored(column: str) -> bool:
+    return column.endswith("_s") or column in RUN_COLUMNS
+
+
+def _numeric(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if not _ignored(c) and pd.api.types.is_float_dtype(df[c])]
+
+
+def _split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(identity and decisions, rounding-sensitive numbers) of one table."""
+    num = _numeric(df)
+    exact = df[[c for c in df.columns if not _ignored(c) and c not in num]]
+    values = df[num]
+    if "metric" in df and "value" in df:          # long-format scores: the decisions are exact
+        decision = df["metric"].isin(DECISIONS)
+        exact = exact.assign(decision=df["value"].where(decision))
+        values = values.assign(value=df["value"].where(~decision))
+    return exact, values
+
+
+def differences(a: pd.DataFrame, b: pd.DataFrame, name: str = "table") -> pd.DataFrame:
+    """Per numeric column (per metric in a long-format score table) of two versions of one
+    table: the largest absolute and relative difference and the number of entries that
+    differ beyond :data:`RTOL`/:data:`ATOL`. Raises ``AssertionError`` when the tables'
+    shapes, identity columns or decisions differ."""
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        raise AssertionError(f"{name}: different columns or lengths ({a.shape} vs {b.shape})")
+    exact_a, values_a = _split(a)
+    exact_b, values_b = _split(b)
+    pd.testing.assert_frame_equal(exact_a.reset_index(drop=True), exact_b.reset_index(drop=True),
+                                  check_exact=True, obj=f"{name} (identity columns and decisions)")
+    groups = a["metric"] if "metric" in a and "value" in a else pd.Series("", index=a.index)
+    rows = []
+    for col in values_a.columns:
+        x, y = values_a[col].to_numpy(float), values_b[col].to_numpy(float)
+        both_nan = np.isnan(x) & np.isnan(y)
+        if (np.isnan(x) != np.isnan(y)).any():
+            raise AssertionError(f"{name}: column {col!r} is missing (NaN) in one table only")
+        for group in pd.unique(groups) if col == "value" else [""]:
+            keep = ~both_nan & ((groups == group).to_numpy() if col == "value" else True)
+            if not keep.any():
+                continue
+            d = np.abs(x[keep] - y[keep])
+            scale = np.maximum(np.abs(x[keep]), np.abs(y[keep]))
+            rel = np.divide(d, scale, out=np.zeros_like(d), where=scale > 0)
+            rows.append({"table": name, "column": col, "metric": group, "n": int(keep.sum()),
+                         "max_abs_diff": float(d.max()), "max_rel_diff": float(rel.max()),
+                         "beyond_tolerance": int((d > ATOL + RTOL * scale).sum())})
+    return pd.DataFrame(rows)
+
+
+def compare_runs(a_dir, b_dir) -> pd.DataFrame:
+    """:func:`differences` for every table (CSV) of two output folders, which must hold
+    the same tables."""
+    a_dir, b_dir = Path(a_dir), Path(b_dir)
+    names_a = sorted(p.name for p in a_dir.glob("*.csv"))
+    names_b = sorted(p.name for p in b_dir.glob("*.csv"))
+    if names_a != names_b:
+        raise AssertionError(f"different tables: {sorted(set(names_a) ^ set(names_b))}")
+    return pd.concat([differences(pd.read_csv(a_dir / n), pd.read_csv(b_dir / n), n) for n in names_a],
+                     ignore_index=True)
+
+
+def assert_same_results(a_dir, b_dir) -> pd.DataFrame:
+    """Raise ``AssertionError`` unless two output folders agree as the module docstring
+    says; returns the differences (:func:`compare_runs`)."""
+    diffs = compare_runs(a_dir, b_dir)
+    bad = diffs[diffs.beyond_tolerance > 0]
+    if len(bad):
+        raise AssertionError(f"differences beyond rounding (rtol {RTOL:g}, atol {ATOL:g}):\n{bad.to_string()}")
+    return diffs

@@ -1,0 +1,87 @@
+"""One notebook run split by its settings into shards (processes side by side on one GPU, or
+on several machines), and put back together.
+
+    python -m editlib.reproduce --profile paper --notebooks 04 --out figures/paper/04a \\
+        -p settings_spec "[('MEMIT', 'memit', {}), ('EMMET (ridge μ)', 'emmet', {})]"
+    python -m editlib.reproduce --profile paper --notebooks 04 --out figures/paper/04b -p settings_spec "[...]"
+    python -m editlib.suite.shards figures/paper figures/paper/04a figures/paper/04b
+
+Each shard writes the notebook's tables for its settings; :func:`merge` concatenates the
+tables of the same name (every row keeps the hardware and wall time of the shard that
+produced it), copies each shard's executed notebook beside the others with the shard's
+name, and draws the notebook's figures again from the merged tables. Shards must come from
+the same notebook, model, profile and data, with different settings.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from ..experiments import plots
+
+SAME = ("model", "dataset", "seed", "profile", "split", "batch_size")    # must agree across shards
+
+
+def _sequential_figures(tables: dict[str, pd.DataFrame], out_dir: Path, stem: str) -> list[Path]:
+    fig = plots.sequential_figure(tables[stem], tables[f"{stem}_trajectory"])
+    return plots.save(fig, out_dir, f"{stem}_curves")
+
+
+# notebook -> how its figures are drawn from its tables
+FIGURES = {"04_sequential_editing": _sequential_figures}
+
+
+def _check(tables: list[pd.DataFrame], name: str) -> None:
+    for col in SAME:
+        values = {tuple(sorted(map(str, t[col].dropna().unique()))) for t in tables if col in t}
+        if len(values) > 1:
+            raise ValueError(f"shards of {name} differ in {col}: {sorted(values)}")
+    settings = [set(t["setting"]) - {"unedited"} for t in tables if "setting" in t]
+    seen = set()
+    for s in settings:
+        if seen & s:
+            raise ValueError(f"shards of {name} repeat the setting(s) {sorted(seen & s)}")
+        seen |= s
+
+
+def merge(out_dir, shards) -> list[Path]:
+    """Merge the shard folders' tables into ``out_dir`` and redraw their figures."""
+    out_dir, shards = Path(out_dir), [Path(s) for s in shards]
+    stems = sorted(p.stem for p in shards[0].glob("*.csv"))
+    if not stems:
+        raise FileNotFoundError(f"no tables in {shards[0]}")
+    written, tables = [], {}
+    for stem in stems:
+        parts = [pd.read_csv(s / f"{stem}.csv") for s in shards]
+        _check(parts, stem)
+        tables[stem] = pd.concat(parts, ignore_index=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tables[stem].to_csv(out_dir / f"{stem}.csv", index=False)
+        written.append(out_dir / f"{stem}.csv")
+    for notebook, draw in FIGURES.items():
+        for stem in stems:
+            if stem.startswith(notebook) and f"{stem}_trajectory" in tables:
+                written += draw(tables, out_dir, stem)
+    for s in shards:
+        for nb in (s / "executed").glob("*.ipynb"):
+            dst = out_dir / "executed" / f"{nb.stem}_{s.name}.ipynb"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(nb, dst)
+            written.append(dst)
+    return written
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", help="folder for the merged tables and figures")
+    ap.add_argument("shards", nargs="+", help="the shards' output folders (reproduce --out)")
+    a = ap.parse_args(argv)
+    for p in merge(a.out, a.shards):
+        print("wrote", p)
+
+
+if __name__ == "__main__":
+    main()
