@@ -47,6 +47,11 @@ figures: install
 figures-paper: install
 	$(BIN)/python -m editlib.reproduce --profile paper
 
+# figures, claims.csv and the claims tables of README.md and docs/statistics.md, from the committed
+# per-case tables of figures/ and figures/paper/ (no edit is run)
+report: install
+	$(BIN)/python -m editlib.suite.report regenerate
+
 benchmark: install
 	$(BIN)/python benchmarks/edit_speed.py
 	$(BIN)/python benchmarks/covariance_speed.py

@@ -14,7 +14,7 @@ from editlib.evaluation.evaluate import evaluate
 from editlib.evaluation.metrics.counterfact import harmonic_mean, probe_scores
 from editlib.evaluation.metrics.generation import generation_entropy, ngram_entropy
 from editlib.evaluation.metrics.scoring import shared_sequences, target_nll
-from editlib.evaluation.statistics import interval_table, summarize
+from editlib.evaluation.statistics import interval_table, summarize, wilson
 
 CASE = {
     "case_id": 7,
@@ -89,16 +89,19 @@ def test_summary_score_is_the_harmonic_mean_and_ci_brackets_the_mean():
     assert harmonic_mean(0.0, 50, 50) == 0.0
 
 
-def test_intervals_by_hand_and_clipped_to_the_metric_range():
+def test_summary_intervals_by_metric_kind():
+    """A 0/100 rate gets the Wilson interval of its cases; an unbounded mean a bootstrap
+    interval around it; the table shows "mean [low, high]" and n."""
     long = pd.DataFrame({"case_id": [1, 2, 3] * 2, "metric": ["NS"] * 3 + ["GE"] * 3,
                          "value": [100.0, 100.0, 0.0, 400.0, 500.0, 600.0]})
     s = summarize(long).set_index("metric")
-    half = 1.96 * np.std([100, 100, 0], ddof=1) / math.sqrt(3)            # 65.3
-    assert s.loc["NS", "ci_low"] == pytest.approx(200 / 3 - half)
-    assert s.loc["NS", "ci_high"] == 100.0                                # not 132: a rate stops at 100
-    assert s.loc["GE", "ci_high"] == pytest.approx(500 + 1.96 * 100 / math.sqrt(3))   # unbounded metric
+    assert (s.loc["NS", "ci_low"], s.loc["NS", "ci_high"]) == pytest.approx(wilson(2, 3))
+    assert s.loc["NS", "interval"] == "wilson" and s.loc["NS", "ci_high"] < 100     # not clipped at 100
+    assert s.loc["GE", "interval"] in ("bca", "percentile")
+    assert 400 <= s.loc["GE", "ci_low"] < 500 < s.loc["GE", "ci_high"]
     table = interval_table(long.assign(setting="x"), ["setting"], metrics=("NS", "GE"))
-    assert table.loc["x", "NS"] == f"66.7 [{200 / 3 - half:.1f}, 100.0]"
+    lo, hi = wilson(2, 3)
+    assert table.loc["x", "NS"] == f"66.7 [{lo:.1f}, {hi:.1f}]"
 
 
 def test_generation_entropy_by_hand():

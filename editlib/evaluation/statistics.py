@@ -1,60 +1,128 @@
-"""Summaries of per-case scores: means with 95 % intervals per metric and group, the score S
-(harmonic mean of ES, PS and NS) with a bootstrap interval, and the tables reported."""
+"""Intervals and paired comparisons of per-case scores (docs/statistics.md).
+
+Which interval each summary gets (95 %, every resampling seeded):
+
+- **Wilson** score interval when each case's value is 0 or 100 (ES of a single edit, or any
+  rate whose cases are all-or-nothing): the binomial proportion of n cases
+  (``scipy.stats.binomtest(...).proportion_ci("wilson")``).
+- **BCa bootstrap** of the mean over cases for every other per-case value (PS and NS, means
+  over several prompts; the magnitudes EM, PM, NM; GE), and for S, the harmonic mean of the
+  ES, PS and NS means, with each case's three values resampled together
+  (``scipy.stats.bootstrap``, method "BCa").
+- A sample with no spread cannot be resampled. A rate that is 0 or 100 on every case gets the
+  Wilson interval of n cases at that edge. Any other constant sample gets [c, c], marked
+  "constant".
+
+A paired comparison of settings A and B scored on the same cases gives the mean of A minus
+the mean of B (S(A) − S(B) for S). Its interval is a BCa bootstrap over cases, which
+resamples each case's A and B values together. Its p-value comes from a two-sided sign-flip
+permutation test (``scipy.stats.permutation_test``, ``permutation_type="samples"``): within a
+case, A and B are exchangeable under the null hypothesis. The verdict asks for both: the
+interval excludes 0 and p < 0.05 (:func:`verdict`).
+"""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .metrics.counterfact import harmonic_mean
 
 SCORE_PARTS = ("ES", "PS", "NS")
+RATES = {"ES", "PS", "NS", "S"}                  # 0..100
+CONFIDENCE = 0.95
+ALPHA = 1 - CONFIDENCE                          # the permutation test's level, for the verdict
+RESAMPLES = 9999
+SEED = 0
 
 
-# Where each metric lives (×100): an interval is clipped to it (a normal interval of a rate
-# near 100 % would otherwise reach past it).
-RANGES = {"ES": (0, 100), "PS": (0, 100), "NS": (0, 100), "S": (0, 100),
-          "EM": (-100, 100), "PM": (-100, 100), "NM": (-100, 100)}
+class UnpairedError(ValueError):
+    """Two settings compared case by case were not scored on the same cases."""
 
 
-def _ci(values: np.ndarray, bounds=(-np.inf, np.inf)) -> tuple[float, float]:
-    values = values[~np.isnan(values)]
-    if len(values) < 2:
-        return (np.nan, np.nan)
-    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values))
-    return max(values.mean() - half, bounds[0]), min(values.mean() + half, bounds[1])
+# ------------------------------------------------------------------ one setting
+
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """The Wilson score interval of a proportion, ×100."""
+    ci = stats.binomtest(int(successes), int(n)).proportion_ci(CONFIDENCE, method="wilson")
+    return 100 * ci.low, 100 * ci.high
 
 
-def _score_ci(wide: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """Seeded bootstrap interval of S (harmonic mean of the ES, PS, NS means)."""
-    parts = wide[list(SCORE_PARTS)].to_numpy(dtype=float)
-    if len(parts) < 2 or np.isnan(parts).all(axis=0).any():
-        return (np.nan, np.nan)
-    rng = np.random.default_rng(seed)
-    stats = [harmonic_mean(*np.nanmean(parts[rng.integers(0, len(parts), len(parts))], axis=0))
-             for _ in range(n_boot)]
-    return tuple(np.nanpercentile(stats, [2.5, 97.5]))
+def _bootstrap(statistic, n: int, seed: int, resamples: int = RESAMPLES) -> tuple[float, float, str]:
+    """A BCa interval of ``statistic(idx)`` over resampled case indices ``idx`` (vectorised:
+    ``idx`` has the cases on its last axis); the percentile interval where BCa is undefined."""
+    idx = np.arange(n)
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")       # scipy warns where BCa degenerates; the percentile one follows
+            res = stats.bootstrap((idx,), lambda i, axis=-1: statistic(i), vectorized=True, n_resamples=resamples,
+                                  confidence_level=CONFIDENCE, method=method, rng=np.random.default_rng(seed),
+                                  batch=500)
+        lo, hi = res.confidence_interval
+        if np.isfinite(lo) and np.isfinite(hi):
+            return float(lo), float(hi), method.lower()
+    return np.nan, np.nan, "none"
 
 
-def summarize(long: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
-    """Mean and 95% interval per metric (and per ``by`` group), plus the score S. The
-    interval is normal (1.96 standard errors, clipped to the metric's range) for the
-    per-case metrics and a seeded bootstrap for S."""
+def interval(values, metric: str, seed: int = SEED) -> tuple[float, float, str]:
+    """(low, high, method) of the mean of one metric's per-case ``values`` (NaN dropped)."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    n = len(v)
+    if n < 2:
+        return np.nan, np.nan, "none"
+    if metric in RATES and np.isin(v, (0.0, 100.0)).all():
+        return (*wilson(int((v == 100.0).sum()), n), "wilson")
+    if np.ptp(v) == 0:
+        return float(v[0]), float(v[0]), "constant"
+    return _bootstrap(lambda i: v[i].mean(axis=-1), n, seed)
+
+
+def _score(parts: np.ndarray, idx) -> np.ndarray:
+    """S of the cases ``idx`` (any leading axes): harmonic mean of the three column means."""
+    means = np.nanmean(parts[idx], axis=-2)                       # (..., 3)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = 3 / (1 / means).sum(axis=-1)
+    return np.where((means <= 0).any(axis=-1), 0.0, s)
+
+
+def score_interval(parts: np.ndarray, seed: int = SEED) -> tuple[float, float, str]:
+    """(low, high, method) of S from per-case (ES, PS, NS) rows."""
+    n = len(parts)
+    if n < 2 or np.isnan(parts).all(axis=0).any():
+        return np.nan, np.nan, "none"
+    if np.isin(parts, (0.0, 100.0)).all() and (parts == parts[0]).all():
+        edge = parts[0, 0]                                        # every part of every case at one edge
+        return (*wilson(n if edge == 100 else 0, n), "wilson")
+    if (parts == parts[0]).all():
+        s = float(_score(parts, np.arange(n)))
+        return s, s, "constant"
+    return _bootstrap(lambda i: _score(parts, i), n, seed)
+
+
+def summarize(long: pd.DataFrame, by: list[str] | None = None, seed: int = SEED) -> pd.DataFrame:
+    """Mean, 95 % interval, its method and n per metric (and per ``by`` group), plus S."""
     by = [b for b in (by or []) if b in long.columns]
     rows = []
-    groups = long.groupby(by, dropna=False) if by else [((), long)]
+    groups = long.groupby(by, dropna=False, sort=False) if by else [((), long)]
     for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)
         base = dict(zip(by, key))
         for metric, m in g.groupby("metric", sort=False):
             v = m["value"].to_numpy(dtype=float)
-            lo, hi = _ci(v, RANGES.get(metric, (-np.inf, np.inf)))
-            rows.append({**base, "metric": metric, "mean": np.nanmean(v) if (~np.isnan(v)).any() else np.nan,
-                         "ci_low": lo, "ci_high": hi, "n": int((~np.isnan(v)).sum())})
+            ok = ~np.isnan(v)
+            lo, hi, how = interval(v, metric, seed)
+            rows.append({**base, "metric": metric, "mean": v[ok].mean() if ok.any() else np.nan,
+                         "ci_low": lo, "ci_high": hi, "interval": how, "n": int(ok.sum())})
         wide = g.pivot_table(index="case_id", columns="metric", values="value", aggfunc="mean")
         if set(SCORE_PARTS) <= set(wide.columns):
-            s = harmonic_mean(*[wide[p].mean() for p in SCORE_PARTS])
-            lo, hi = _score_ci(wide)
-            rows.append({**base, "metric": "S", "mean": s, "ci_low": lo, "ci_high": hi, "n": len(wide)})
+            parts = wide[list(SCORE_PARTS)].to_numpy(dtype=float)
+            s = harmonic_mean(*np.nanmean(parts, axis=0))
+            lo, hi, how = score_interval(parts, seed)
+            rows.append({**base, "metric": "S", "mean": s, "ci_low": lo, "ci_high": hi, "interval": how,
+                         "n": len(wide)})
     return pd.DataFrame(rows)
 
 
@@ -76,3 +144,84 @@ def interval_table(long: pd.DataFrame, by: list[str],
     wide = wide[[m for m in metrics if m in wide.columns]]
     n = s[s.metric == "S"].set_index(by)["n"] if "S" in set(s.metric) else None
     return wide.assign(n=n) if n is not None else wide
+
+
+# ------------------------------------------------------------------ two settings, the same cases
+
+def _paired_values(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-case values (cases × parts) of ``metric`` (S: its three parts) in A and B, aligned
+    on case ids. Refuses A and B whose case ids differ; drops cases missing in either."""
+    parts = list(SCORE_PARTS) if metric == "S" else [metric]
+    wide = []
+    for name, t in (("A", a), ("B", b)):
+        t = t[t.metric.isin(parts)]
+        if t.duplicated(["case_id", "metric"]).any():
+            raise UnpairedError(f"setting {name} has more than one {'/'.join(parts)} value for a case: "
+                                "compare one setting (and batch size) at a time")
+        wide.append(t.pivot(index="case_id", columns="metric", values="value").reindex(columns=parts))
+    only_a, only_b = wide[0].index.difference(wide[1].index), wide[1].index.difference(wide[0].index)
+    if len(only_a) or len(only_b):
+        raise UnpairedError(f"{metric}: A and B were not scored on the same cases ({len(only_a)} case ids only in "
+                            f"A, e.g. {list(only_a[:3])}; {len(only_b)} only in B, e.g. {list(only_b[:3])})")
+    ids = wide[0].index
+    x, y = wide[0].loc[ids].to_numpy(float), wide[1].loc[ids].to_numpy(float)
+    keep = ~(np.isnan(x).all(axis=1) | np.isnan(y).all(axis=1))
+    return x[keep], y[keep]
+
+
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame, metric: str, seed: int = SEED,
+                      resamples: int = RESAMPLES) -> dict:
+    """A − B on the cases both were scored on (long tables: case_id, metric, value): n, the
+    two means, the difference, its paired BCa interval, the sign-flip permutation p-value and
+    the verdict (:func:`verdict`). S compares the harmonic means of ES, PS and NS."""
+    x, y = _paired_values(a, b, metric)
+    n = len(x)
+    if metric == "S":
+        stat = lambda arr, i: _score(arr, i)                                   # noqa: E731
+    else:
+        stat = lambda arr, i: np.nanmean(arr[i][..., 0], axis=-1)              # noqa: E731
+    whole = np.arange(n)
+    mean_a, mean_b = (float(stat(x, whole)), float(stat(y, whole))) if n else (np.nan, np.nan)
+    out = {"n": n, "a_mean": mean_a, "b_mean": mean_b, "difference": mean_a - mean_b,
+           "ci_low": np.nan, "ci_high": np.nan, "interval": "none", "p_value": np.nan}
+    if n >= 2:
+        d = x - y
+        if np.nan_to_num(d).any():
+            lo, hi, how = _bootstrap(lambda i: stat(x, i) - stat(y, i), n, seed, resamples)
+            stacked = np.concatenate([x, y])                                  # case i of A, then of B at n + i
+            p = stats.permutation_test((whole, whole + n), lambda i, j, axis=-1: stat(stacked, i) - stat(stacked, j),
+                                       permutation_type="samples", vectorized=True, n_resamples=resamples,
+                                       alternative="two-sided", rng=np.random.default_rng(seed)).pvalue
+            out.update(ci_low=lo, ci_high=hi, interval=how, p_value=float(p))
+        else:
+            out.update(ci_low=0.0, ci_high=0.0, interval="constant", p_value=1.0)
+    out["verdict"] = verdict(out)
+    return out
+
+
+VERDICTS = ("A > B", "A < B", "no difference resolved", "equal on every case", "too few cases")
+
+
+def verdict(row: dict) -> str:
+    """The one rule every claim is read by:
+
+    - "too few cases" when n < 2 (no interval);
+    - "equal on every case" when A − B is 0 on every case;
+    - "A > B" when the 95 % interval of A − B lies above 0 and the permutation test gives
+      p < 0.05, "A < B" when the interval lies below 0 and p < 0.05;
+    - "no difference resolved" otherwise.
+
+    Both are asked for because they can disagree where only a few cases differ: a bootstrap
+    of a handful of discordant cases undercovers (6 cases for A and 1 for B out of 200: BCa
+    [0.5, 5.5], while the exact sign-flip p is 0.125).
+    """
+    if row["n"] < 2 or not np.isfinite(row["ci_low"]):
+        return "too few cases"
+    if row["interval"] == "constant" and row["difference"] == 0:
+        return "equal on every case"
+    significant = np.isfinite(row.get("p_value", np.nan)) and row["p_value"] < ALPHA
+    if row["ci_low"] > 0 and significant:
+        return "A > B"
+    if row["ci_high"] < 0 and significant:
+        return "A < B"
+    return "no difference resolved"

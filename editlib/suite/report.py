@@ -1,17 +1,27 @@
-"""Markdown tables (mean [95% interval]) from a figures folder's CSVs, for the docs:
+"""Reports from a figures folder's tables, without re-running any edit.
 
-    python -m editlib.suite.report figures/paper        # every notebook table found there
+    python -m editlib.suite.report tables figures/paper        # Markdown tables: mean [95 % interval]
+    python -m editlib.suite.report regenerate                  # figures/ and figures/paper/: every
+        # notebook figure drawn again, claims.csv written, the claims tables in README.md and
+        # docs/statistics.md and the result tables in docs/notebooks.md rendered from them
 
-One table per notebook and model, with the run's profile, hardware and wall time.
+``regenerate`` reads only the committed per-case tables (and their side tables): the
+figures, the paired comparisons (:mod:`editlib.experiments.claims`) and the tables in the
+docs all come from them, so no number in a claims table is typed by hand.
 """
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..evaluation.statistics import interval_table
+from ..experiments import plots
+from ..experiments.claims import ONE_MEASUREMENT, notebook_claims
+from .runs import ROOT
 
 
 def _after_last_batch(table: pd.DataFrame) -> pd.DataFrame:
@@ -24,14 +34,33 @@ GROUPS = {"01_objectives": (["setting"], ("ES", "PS", "NS", "S", "EM", "NM", "GE
           "03_emmet_batch_size": (["setting", "batch_size"], ("S", "EM", "NS"), None),
           "04_sequential_editing": (["setting", "scope"], ("ES", "PS", "NS", "EM", "NM"), _after_last_batch)}
 SIDE_TABLES = ("_diagnostics", "_conditioning", "_trajectory")
+FOLDERS = ("figures", "figures/paper")
+RENDERED = {"README.md": "summary", "docs/statistics.md": "all"}
+TABLES_PAGE = "docs/notebooks.md"                   # the per-notebook tables of each folder
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path)
 
 
 def tables(folder: Path, notebook: str) -> list[tuple[str, Path]]:
     """(name, path) of a notebook's main tables in a folder: ``.csv``, or ``.csv.gz`` for the
     large ones kept compressed."""
     found = [(p.name.removesuffix(".gz").removesuffix(".csv"), p) for pattern in ("*.csv", "*.csv.gz")
-             for p in folder.glob(f"{notebook}_{pattern}")]
-    return sorted((n, p) for n, p in found if not n.endswith(SIDE_TABLES))
+             for p in Path(folder).glob(f"{notebook}_{pattern}")]
+    return sorted((n, p) for n, p in found if not n.endswith(SIDE_TABLES) and not n.endswith("_claims"))
+
+
+def run_tables(path: Path) -> dict[str, pd.DataFrame]:
+    """A run's per-case table ("") and the side tables beside it, by suffix."""
+    name = path.name.removesuffix(".gz").removesuffix(".csv")
+    out = {"": _read(path)}
+    for suffix in SIDE_TABLES:
+        for ext in (".csv", ".csv.gz"):
+            side = path.with_name(f"{name}{suffix}{ext}")
+            if side.exists():
+                out[suffix] = _read(side)
+    return out
 
 
 def markdown(df: pd.DataFrame) -> str:
@@ -48,13 +77,33 @@ def run_line(table: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
+def sequential_summary(table: pd.DataFrame, trajectory: pd.DataFrame) -> pd.DataFrame:
+    """Notebook 04 after its last batch, per setting: retention ES and EM (mean [95 %
+    interval]), perplexity (its ratio to the unedited model's), ‖W_t − W_0‖, and ‖ΔK_p‖² of
+    the last batch (how far it moved the keys of the edits before it)."""
+    last = _after_last_batch(table)
+    kept = interval_table(last[last.scope == "retention"], ["setting"], ("ES", "EM"))
+    end = trajectory.sort_values("n_edits").groupby("setting").last()
+    base = trajectory.loc[trajectory.n_edits == 0, "perplexity"].dropna()
+    ppl = end["perplexity"].map(lambda v: f"{v:.2f} ({v / base.iloc[0]:.3f}×)" if len(base) else f"{v:.2f}")
+    out = pd.DataFrame({"retention ES": kept["ES"], "retention EM": kept["EM"], "perplexity": ppl,
+                        "‖W_t − W_0‖": end["weight_drift"].map(lambda v: f"{v:.1f}")})
+    if "preserved_edits_cost" in end:
+        out["‖ΔK_p‖², last batch"] = end["preserved_edits_cost"].map(lambda v: f"{v:.3g}")
+    order = list(dict.fromkeys(table.setting))
+    return out.reindex([o for o in order if o in out.index]).rename_axis("setting")
+
+
 def notebook_tables(folder: Path) -> list[str]:
     out = []
     for notebook, (by, metrics, select) in GROUPS.items():
         for name, path in tables(folder, notebook):
-            table = pd.read_csv(path)
+            table = _read(path)
             shown = select(table) if select else table
             out.append(f"**{name}** ({run_line(table)})\n\n" + markdown(interval_table(shown, by, metrics)))
+            side = run_tables(path)
+            if "_trajectory" in side and "perplexity" in side["_trajectory"]:
+                out.append("after the last batch:\n\n" + markdown(sequential_summary(table, side["_trajectory"])))
             diags = path.with_name(name + "_diagnostics.csv")
             if diags.exists() and "error" in (d := pd.read_csv(diags)):
                 refused = d[d["error"].notna()][["setting", "batch_size", "error"]]
@@ -63,10 +112,131 @@ def notebook_tables(folder: Path) -> list[str]:
     return out
 
 
+# ------------------------------------------------------------------ regenerate
+
+def regenerate(folder: Path, progress=print) -> pd.DataFrame:
+    """Draw every notebook figure of ``folder`` again from its tables and write its
+    claims.csv; returns the claims."""
+    folder = Path(folder)
+    claims = []
+    for notebook in GROUPS:
+        for name, path in tables(folder, notebook):
+            run = run_tables(path)
+            c = notebook_claims(notebook, run)
+            claims.append(c)
+            for p in plots.save_all(plots.draw(notebook, run, c), folder, name):
+                progress(f"wrote {p}")
+    out = pd.concat(claims, ignore_index=True) if claims else pd.DataFrame()
+    out.to_csv(folder / "claims.csv", index=False)
+    progress(f"wrote {folder / 'claims.csv'} ({len(out)} comparisons)")
+    return out
+
+
+def _number(x: float) -> str:
+    return f"{x:+.1f}" if abs(x) < 1000 else f"{x:+,.0f}"
+
+
+def _cell(r) -> str:
+    if r.verdict == ONE_MEASUREMENT:
+        return f"{r.a_mean:.4g} vs {r.b_mean:.4g}"
+    if not np.isfinite(r.difference):
+        return "—"
+    if not np.isfinite(r.ci_low):
+        return _number(r.difference)
+    return f"{_number(r.difference)} [{_number(r.ci_low)}, {_number(r.ci_high)}]"
+
+
+def _p(p: float) -> str:
+    return "—" if not np.isfinite(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _where(r) -> str:
+    parts = []
+    if pd.notna(r.batch_size):
+        parts.append(f"batch {int(r.batch_size)}")
+    if isinstance(r.scope, str) and r.scope:
+        parts.append({"retention": "earlier edits", "batch": "last batch", "model": "the model"}.get(r.scope, r.scope))
+    return ", ".join(parts)
+
+
+def claims_markdown(claims: pd.DataFrame) -> str:
+    """One row per comparison and metric: n, A − B [95 % interval], p, the verdict read."""
+    head = ("| finding | model | profile | comparison (A − B) | where | metric | n | A − B [95 % CI] | p | verdict |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
+    rows = [f"| {r.finding} | {r.model} | {r.profile} | {r.comparison} | {_where(r)} | {r.metric} | {r.n} | {_cell(r)} "
+            f"| {_p(r.p_value)} | {r.reading} |" for r in claims.itertuples()]
+    return head + "\n".join(rows) + "\n"
+
+
+def summary(claims: pd.DataFrame) -> pd.DataFrame:
+    """The rows the README shows: S (and EM) of each finding's main comparisons; for the batch
+    finding, the batch where the difference first resolves, the largest batch each pair was
+    solved at and any refused solve; notebook 04's ES, perplexity and drift of AlphaEdit
+    against MEMIT, and the preserved-edits term's retention."""
+    c = claims
+    single = c.comparison.isin(["rome − memit", "emmet − memit", "rome − emmet", "rome_original − rome"])
+    keep = (
+        ((c.notebook == "01_objectives") & single & ((c.metric == "S") | ((c.metric == "EM")
+                                                                          & (c.comparison == "rome − memit"))))
+        | ((c.notebook == "02_edit_distribution") & c.metric.isin(["S", "EM"]))
+        | ((c.notebook == "04_sequential_editing") & (c.comparison == "AlphaEdit − MEMIT")
+           & ((c.scope == "model") | (c.metric == "ES")))
+        | ((c.notebook == "04_sequential_editing") & (c.comparison == "EMMET + preserved edits − EMMET (ridge μ)")
+           & (c.scope == "retention") & c.metric.isin(["ES", "EM"]))
+    )
+    out = [c[keep]]
+    batch = c[(c.notebook == "03_emmet_batch_size") & (c.metric == "S")]
+    for _, g in batch.groupby(["model", "profile", "comparison"], sort=False):
+        solved = g[g.verdict != "refused (singular)"]
+        picked = {solved.batch_size.max(), g.first_resolved_batch.iloc[0]}
+        out.append(g[g.batch_size.isin(picked) | (g.verdict == "refused (singular)")])
+    s = pd.concat(out)
+    order = {n: i for i, n in enumerate(["01_objectives", "02_edit_distribution", "03_emmet_batch_size",
+                                         "04_sequential_editing"])}
+    return s.assign(_o=s.notebook.map(order)).sort_values(["_o", "profile", "model"], kind="stable").drop(columns="_o")
+
+
+def _replace_block(text: str, tag: str, body: str, where: Path) -> str:
+    new, k = re.subn(rf"(<!-- {re.escape(tag)} -->\n).*?(<!-- /{tag.split()[0]} -->)",
+                     lambda m: m.group(1) + body + m.group(2), text, flags=re.S)
+    if not k:
+        raise ValueError(f"{where} has no <!-- {tag} --> … <!-- /{tag.split()[0]} --> block")
+    return new
+
+
+def render(path: Path, claims: pd.DataFrame, which: str) -> None:
+    """Rewrite the block between ``<!-- claims -->`` and ``<!-- /claims -->`` in ``path``."""
+    table = claims_markdown(summary(claims) if which == "summary" else claims)
+    path.write_text(_replace_block(path.read_text(), "claims", table, path))
+
+
+def render_tables(path: Path, folder: Path) -> None:
+    """Rewrite the block between ``<!-- tables FOLDER -->`` and ``<!-- /tables -->`` in ``path``
+    with :func:`notebook_tables` of ``folder`` (relative to the repository)."""
+    body = "\n".join(t.rstrip("\n") + "\n" for t in notebook_tables(ROOT / folder))
+    path.write_text(_replace_block(path.read_text(), f"tables {folder}", body, path))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folder", nargs="?", default="figures")
-    print("\n\n".join(notebook_tables(Path(ap.parse_args(argv).folder))))
+    sub = ap.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("tables", help="Markdown tables of means with 95 % intervals")
+    t.add_argument("folder", nargs="?", default="figures")
+    g = sub.add_parser("regenerate", help="figures, claims.csv and the docs' claims tables from the tables")
+    g.add_argument("folders", nargs="*", default=list(FOLDERS))
+    g.add_argument("--no-render", action="store_true", help="leave README.md and docs/statistics.md alone")
+    a = ap.parse_args(argv)
+    if a.command == "tables":
+        print("\n\n".join(notebook_tables(Path(a.folder))))
+        return
+    claims = pd.concat([regenerate(Path(f)) for f in a.folders], ignore_index=True)
+    if not a.no_render:
+        for name, which in RENDERED.items():
+            render(ROOT / name, claims, which)
+            print(f"rendered the claims into {name}")
+        for folder in a.folders:
+            render_tables(ROOT / TABLES_PAGE, Path(folder))
+            print(f"rendered the tables of {folder} into {TABLES_PAGE}")
 
 
 if __name__ == "__main__":

@@ -21,17 +21,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..experiments import plots
+from .report import GROUPS, SIDE_TABLES
+from .runs import NOTEBOOKS
 
 SAME = ("model", "dataset", "seed", "profile", "split", "batch_size")    # must agree across shards
-
-
-def _sequential_figures(tables: dict[str, pd.DataFrame], out_dir: Path, stem: str) -> list[Path]:
-    fig = plots.sequential_figure(tables[stem], tables[f"{stem}_trajectory"])
-    return plots.save(fig, out_dir, f"{stem}_curves")
-
-
-# notebook -> how its figures are drawn from its tables
-FIGURES = {"04_sequential_editing": _sequential_figures}
 
 
 def _check(tables: list[pd.DataFrame], name: str) -> None:
@@ -61,10 +54,11 @@ def merge(out_dir, shards) -> list[Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
         tables[stem].to_csv(out_dir / f"{stem}.csv", index=False)
         written.append(out_dir / f"{stem}.csv")
-    for notebook, draw in FIGURES.items():
-        for stem in stems:
-            if stem.startswith(notebook) and f"{stem}_trajectory" in tables:
-                written += draw(tables, out_dir, stem)
+    for stem in stems:                              # each notebook's figures, drawn from the merged tables
+        notebook = next((n for n in NOTEBOOKS.values() if stem.startswith(n + "_")), None)
+        side = {k[len(stem):]: t for k, t in tables.items() if k.startswith(stem) and k[len(stem):] in SIDE_TABLES}
+        if notebook in GROUPS and not stem.endswith(SIDE_TABLES):
+            written += plots.save_all(plots.draw(notebook, {"": tables[stem], **side}), out_dir, stem)
     for s in shards:
         for nb in (s / "executed").glob("*.ipynb"):
             dst = out_dir / "executed" / f"{nb.stem}_{s.name}.ipynb"
