@@ -62,15 +62,15 @@ def csv(dir_a: str, dir_b: str) -> None:
             continue
         a, b = pd.read_csv(fa), pd.read_csv(fb)
         if "value" in a.columns:      # metric tables: compare values row by row on their keys
-            key = [c for c in ("setting", "batch_size", "case_id", "metric") if c in a.columns]
+            key = [c for c in ("setting", "batch_size", "n_edits", "scope", "case_id", "metric") if c in a.columns]
             m = a.merge(b, on=key, suffixes=("_a", "_b"), how="outer", indicator=True)
             both = m[m._merge == "both"]
             differ = ~((both.value_a == both.value_b) | (both.value_a.isna() & both.value_b.isna()))
             only_a, only_b = int((m._merge == "left_only").sum()), int((m._merge == "right_only").sum())
             print(f"{fa.name}: {len(both)} rows in both, {int(differ.sum())} values differ; "
                   f"only in a {only_a}, only in b {only_b}")
-        elif len(a) == len(b):        # diagnostics: largest relative difference per numeric column
-            cols = [c for c in a.columns if c in b.columns and a[c].dtype.kind == "f" and c != "edit_s"]
+        elif len(a) == len(b):        # diagnostics: largest relative difference per numeric column but timings (*_s)
+            cols = [c for c in a.columns if c in b.columns and a[c].dtype.kind == "f" and not c.endswith("_s")]
             rel = {c: float(((a[c] - b[c]).abs() / a[c].abs().clip(lower=1e-300)).max()) for c in cols}
             worst = max(rel, key=rel.get) if rel else None
             print(f"{fa.name}: largest relative difference {rel.get(worst, 0):.1e} ({worst})")
