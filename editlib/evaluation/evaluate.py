@@ -1,6 +1,6 @@
 """Evaluation: the CounterFact metrics for a list of cases, pre- or post-edit, as a
-long-format DataFrame (one row per case and metric, with the run's parameters), and a
-summary table (mean ×100 and a 95% interval)."""
+long-format DataFrame (one row per case and metric, with the run's parameters). Its
+summaries and intervals are :mod:`editlib.evaluation.statistics`."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +9,6 @@ import pandas as pd
 from .data.counterfact import check_cases
 from .metrics.counterfact import PROBE_METRICS, probe_scores
 from .metrics.generation import generate, generation_entropy
-
-SCORE_PARTS = ("ES", "PS", "NS")
 
 
 def _generation_prompts(case: dict) -> list[str]:

@@ -45,18 +45,24 @@ def comparisons(notebook: str, settings: list[str]) -> list[tuple[str, str]]:
 
 
 def _row(notebook, table, a, b, metric, result, **extra) -> dict:
-    reading = result["verdict"].replace("A", a, 1).replace("B", b, 1) if result["verdict"] in ("A > B", "A < B") \
-        else result["verdict"]
+    order = {"A > B": ">", "A < B": "<"}.get(result["verdict"])
+    reading = f"{a} {order} {b}" if order else result["verdict"]          # the verdict with A and B named
     return {"finding": FINDINGS[notebook], "notebook": notebook, "model": table["model"].iloc[0],
             "profile": table["profile"].iloc[0] if "profile" in table else "", "comparison": f"{a} − {b}",
             "a": a, "b": b, "scope": extra.pop("scope", ""), "batch_size": extra.pop("batch_size", np.nan),
             "metric": metric, **result, "reading": reading, "seed": SEED, "resamples": RESAMPLES, **extra}
 
 
-def _refused(diags: pd.DataFrame | None, setting: str, batch_size) -> str | None:
+def refused_solves(diags: pd.DataFrame | None) -> pd.DataFrame:
+    """The rows of a diagnostics or trajectory table whose solve was refused (an ``error``)."""
     if diags is None or "error" not in diags:
-        return None
-    hit = diags[(diags.setting == setting) & (diags.batch_size == batch_size) & diags.error.notna()]
+        return pd.DataFrame(columns=["setting", "batch_size", "n_edits", "error"])
+    return diags[diags["error"].notna()]
+
+
+def _refused(diags: pd.DataFrame | None, setting: str, batch_size) -> str | None:
+    hit = refused_solves(diags)
+    hit = hit[(hit.setting == setting) & (hit.batch_size == batch_size)]
     return str(hit.error.iloc[0]) if len(hit) else None
 
 

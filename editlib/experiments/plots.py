@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..engine.solvers import SINGULAR_COND
 from ..evaluation.statistics import summarize
-from .claims import notebook_claims
+from .claims import notebook_claims, refused_solves
 
 SCORES = ["ES", "PS", "NS", "S"]
 METHOD_COLOURS = {"unedited": "#7f7f7f", "rome": "#1f77b4", "rome_original": "#9467bd", "memit": "#ff7f0e",
@@ -144,12 +144,6 @@ def objective_view(diags: pd.DataFrame, title: str, order=None):
     return fig
 
 
-def _refused(diags: pd.DataFrame | None) -> pd.DataFrame:
-    if diags is None or "error" not in diags:
-        return pd.DataFrame(columns=["setting", "batch_size", "n_edits"])
-    return diags[diags["error"].notna()]
-
-
 def _mark_refused(ax, refused: pd.DataFrame, style: dict[str, Style], x: str = "batch_size") -> None:
     """A refused solve as an annotation at its x: a dotted line in the setting's colour, and
     the words "refused (singular)"; no value is drawn there."""
@@ -191,7 +185,7 @@ def batch_lines(metrics: pd.DataFrame, title: str, scores=("ES", "PS", "NS", "S"
     fig, axes = plt.subplots(rows, 2, figsize=(COLUMN_WIDTH, 2.3 * rows), sharex=True)
     for ax, metric in zip(axes.flat, scores):
         _lines(ax, s, "batch_size", metric, style, xs)
-        _mark_refused(ax, _refused(diags), style)
+        _mark_refused(ax, refused_solves(diags), style)
         ax.set_xscale("log", base=2)
     for ax in list(axes.flat)[len(scores):]:
         ax.set_visible(False)
@@ -211,7 +205,7 @@ def batch_mechanism(metrics: pd.DataFrame, diags: pd.DataFrame, cond: pd.DataFra
     annotated."""
     style = styles(metrics, order)
     s = summarize(metrics, ["setting", "batch_size"])
-    refused = _refused(diags)
+    refused = refused_solves(diags)
     solved = diags[diags["error"].isna()] if "error" in diags else diags
     xs = sorted(set(metrics.batch_size.dropna()) | set(refused.batch_size.dropna()))
     fig, axes = plt.subplots(2, 2, figsize=(COLUMN_WIDTH, 5.6))
@@ -274,7 +268,7 @@ def sequential_lines(metrics: pd.DataFrame, trajectory: pd.DataFrame, title: str
                 ax.axhline(base.iloc[0], color="grey", ls="--", lw=1, label="unedited")
         ax.set_title(label, fontsize=8)
         ax.set_ylim(bottom=0)
-    _mark_refused(axes[6], _refused(trajectory), style, x="n_edits")
+    _mark_refused(axes[6], refused_solves(trajectory), style, x="n_edits")
     for ax in (axes[6], axes[7]):
         ax.set_xlabel("edits written", fontsize=8)
     axes[0].legend(fontsize=6, loc="lower left")
