@@ -9,8 +9,8 @@ import time
 import torch
 
 from editlib import load_model
-from editlib.engine.architectures import get_architecture
-from editlib.engine.covariance import second_moments
+from editlib.engine.model.architectures import get_architecture
+from editlib.engine.statistics.covariance import second_moments
 
 
 def main():

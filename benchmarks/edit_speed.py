@@ -21,7 +21,7 @@ import time
 import torch
 
 from editlib import Editor, load_model
-from editlib.engine.requests import EditRequest
+from editlib.engine.targets.requests import EditRequest
 from editlib.evaluation.data import load_cases
 from editlib.evaluation.metrics.scoring import target_nll
 

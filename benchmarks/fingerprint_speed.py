@@ -9,7 +9,7 @@ import time
 import torch
 
 from editlib import get_architecture, load_model
-from editlib.engine.fingerprint import tokenizer_fingerprint, weights_fingerprint
+from editlib.engine.model.fingerprint import tokenizer_fingerprint, weights_fingerprint
 
 
 def ms(fn, repeats: int) -> float:

@@ -16,7 +16,7 @@ import torch
 
 from editlib import Editor, load_model
 from editlib.base import precision
-from editlib.engine.requests import EditRequest
+from editlib.engine.targets.requests import EditRequest
 from editlib.evaluation.data import load_cases
 
 DTYPES = ("float32", "bfloat16")

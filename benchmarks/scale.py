@@ -28,12 +28,12 @@ from contextlib import contextmanager
 import torch
 
 from editlib import Editor, load_model
-from editlib.engine.architectures import as_w, get_architecture
-from editlib.engine.corpus import WIKITEXT_FILE, find_data_file
-from editlib.engine.covariance import second_moments
-from editlib.engine.presets import load_preset
-from editlib.engine.requests import EditRequest
-from editlib.engine.values import plan_groups
+from editlib.engine.edit.presets import load_preset
+from editlib.engine.model.architectures import as_w, get_architecture
+from editlib.engine.statistics.corpus import WIKITEXT_FILE, find_data_file
+from editlib.engine.statistics.covariance import second_moments
+from editlib.engine.targets.requests import EditRequest
+from editlib.engine.targets.z_batches import plan_groups
 from editlib.evaluation.data import load_cases
 from editlib.experiments.provenance import hardware
 
@@ -251,7 +251,7 @@ def main():
 
         tok = AutoTokenizer.from_pretrained(a.tokenizer)
     elif a.tiny:
-        from editlib.engine.tiny import tiny_tokenizer
+        from editlib.engine.model.tiny import tiny_tokenizer
 
         tok = tiny_tokenizer()
     else:

@@ -5,7 +5,6 @@ Layers (docs/architecture.md): ``base`` (errors, checks, cache, paths, precision
 ``engine`` (edit requests to rewritten weights) under ``evaluation`` (data, metrics,
 statistics) under ``experiments`` (drivers, tables, figures) under ``suite`` (the notebooks
 run with papermill). The names below are the public API."""
-from . import _moved
 from .base.errors import (
     CacheWarning,
     DatasetError,
@@ -16,21 +15,30 @@ from .base.errors import (
     RestoreOrderError,
     SingularSystemError,
     UnknownArchitectureError,
+    UnknownNameError,
+    UnknownSettingError,
 )
-from .engine.architectures import ARCHITECTURES, Architecture, get_architecture, register_architecture
-from .engine.editor import Editor, EditResult
-from .engine.ledger import restore
-from .engine.loading import load_model, register_model
-from .engine.methods import METHODS, EmmetConfig, MemitConfig, RomeConfig, get_method, register_method
-from .engine.presets import available_presets, load_preset
-from .engine.requests import EditRequest
-from .engine.settings import EditHparams
+from .engine.edit.editor import Editor, EditResult
+from .engine.edit.ledger import restore
+from .engine.edit.methods import (
+    METHODS,
+    AlphaEditConfig,
+    EmmetConfig,
+    MemitConfig,
+    RomeConfig,
+    get_method,
+    register_method,
+)
+from .engine.edit.presets import available_presets, load_preset
+from .engine.edit.settings import EditHparams
+from .engine.model.architectures import ARCHITECTURES, Architecture, get_architecture, register_architecture
+from .engine.model.loading import load_model, register_model
+from .engine.targets.requests import EditRequest
 
 __all__ = ["Editor", "EditResult", "EditRequest", "restore",
            "EditlibError", "EditRequestError", "HyperparameterError", "DatasetError", "SingularSystemError",
-           "UnknownArchitectureError", "ModelLoadError", "RestoreOrderError", "CacheWarning",
-           "EditHparams", "RomeConfig", "MemitConfig", "EmmetConfig", "METHODS", "get_method",
+           "UnknownArchitectureError", "UnknownNameError", "UnknownSettingError", "ModelLoadError",
+           "RestoreOrderError", "CacheWarning",
+           "EditHparams", "RomeConfig", "MemitConfig", "EmmetConfig", "AlphaEditConfig", "METHODS", "get_method",
            "register_method", "load_preset", "available_presets", "load_model", "Architecture",
            "ARCHITECTURES", "register_architecture", "get_architecture", "register_model"]
-
-_moved.install()

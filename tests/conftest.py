@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from editlib.engine.tiny import TINY, tiny_model
+from editlib.engine.model.tiny import TINY, tiny_model
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if "EDITLIB_DATA" not in os.environ and SHARED_DATA.exists():

@@ -202,7 +202,7 @@ def test_bad_input_is_refused_before_any_work(tiny_llama, env, name, run, error,
         run(m, tok, env)
     assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
     assert files(cache) == cached
-    assert not editlib.engine.ledger.ledger(m).is_edited()
+    assert not editlib.engine.edit.ledger.ledger(m).is_edited()
 
 
 def test_the_same_harness_sees_a_valid_edit(tiny_llama, env):
@@ -233,7 +233,7 @@ def test_jsonl_datasets_load(tmp_path):
 
 
 def test_a_data_directory_that_does_not_exist_is_an_error_not_a_fallback(tmp_path, monkeypatch):
-    from editlib.engine.corpus import resolve_corpus
+    from editlib.engine.statistics.corpus import resolve_corpus
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EDITLIB_DATA", "../shared/data")            # relative, and not there from here

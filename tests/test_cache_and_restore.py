@@ -9,10 +9,10 @@ from conftest import FACTS
 
 import editlib
 from editlib import CacheWarning, Editor, RestoreOrderError
-from editlib.engine.corpus import resolve_corpus
-from editlib.engine.fingerprint import weights_fingerprint
-from editlib.engine.ledger import ledger
-from editlib.engine.tiny import tiny_model
+from editlib.engine.edit.ledger import ledger
+from editlib.engine.model.fingerprint import weights_fingerprint
+from editlib.engine.model.tiny import tiny_model
+from editlib.engine.statistics.corpus import resolve_corpus
 
 REQS = FACTS
 FAST = dict(mom2_dataset="model-samples", mom2_n_tokens=2000, v_num_grad_steps=3, progress=False)
@@ -63,7 +63,7 @@ def test_a_second_editor_on_an_edited_model_never_poisons_the_cache(fresh_llama,
     file and there are no sampled templates, so only the weights tell the models apart."""
     import random
 
-    from editlib.engine.tiny import _TEXT
+    from editlib.engine.model.tiny import _TEXT
 
     words, rng = _TEXT.split(), random.Random(0)
     corpus = tmp_path / "corpus.txt"
@@ -187,7 +187,7 @@ def test_a_spread_edit_that_fails_on_a_later_layer_writes_nothing(fresh_llama, c
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
 def test_an_interrupted_edit_is_rolled_back(fresh_llama, cache, monkeypatch, exc):
-    import editlib.engine.editor as editor_module
+    import editlib.engine.edit.editor as editor_module
 
     m, _ = fresh_llama
     ed = editor(fresh_llama, layers=[0, 1, 2])

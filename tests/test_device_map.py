@@ -13,11 +13,11 @@ import torch
 from conftest import FACTS
 
 from editlib import Editor, HyperparameterError, ModelLoadError, load_model
-from editlib.engine.architectures import as_w, get_architecture, input_device
-from editlib.engine.fingerprint import weights_fingerprint
-from editlib.engine.loading import dispatch
-from editlib.engine.requests import as_requests
-from editlib.engine.tiny import tiny_model
+from editlib.engine.model.architectures import as_w, get_architecture, input_device
+from editlib.engine.model.fingerprint import weights_fingerprint
+from editlib.engine.model.loading import dispatch
+from editlib.engine.model.tiny import tiny_model
+from editlib.engine.targets.requests import as_requests
 
 REQS = as_requests(FACTS[:2])
 SETTINGS = dict(v_num_grad_steps=5, mom2_dataset="model-samples", mom2_n_tokens=3000, use_cache=False,

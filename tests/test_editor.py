@@ -4,11 +4,12 @@ import torch
 from conftest import FACTS
 
 from editlib import Editor, EditRequestError, SingularSystemError, UnknownArchitectureError
-from editlib.engine.architectures import as_w, get_architecture
-from editlib.engine.keys import compute_keys
-from editlib.engine.requests import as_requests
-from editlib.engine.tiny import TINY, tiny_model
-from editlib.engine.values import ZSettings, compute_z
+from editlib.engine.model.architectures import as_w, get_architecture
+from editlib.engine.model.tiny import TINY, tiny_model
+from editlib.engine.targets.keys import compute_keys
+from editlib.engine.targets.requests import as_requests
+from editlib.engine.targets.values import compute_z
+from editlib.engine.targets.z_settings import ZSettings
 
 REQS = FACTS[:3]
 

@@ -37,6 +37,21 @@ def test_committed_notebooks_hold_no_machine_paths(path):
     assert not Path(nb.metadata["papermill"]["input_path"]).is_absolute()
 
 
+def _images(nb) -> int:
+    return sum("image/png" in out.get("data", {}) for c in nb.cells for out in c.get("outputs", []))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "figures" / "executed").glob("*.ipynb")), ids=lambda p: p.name)
+def test_committed_quick_notebooks_show_the_figures_they_saved(path):
+    """Every figure a run saved beside its tables is also an image in its executed notebook."""
+    from editlib.experiments import experiment_of
+
+    saved = sorted(path.parents[1].glob(f"{path.stem}_*.png"))
+    assert experiment_of(path.stem) is not None
+    nb = nbformat.read(path, as_version=4)
+    assert _images(nb) == len(saved)
+
+
 def test_tidy_notebook_removes_this_machines_paths_and_keeps_results(tmp_path):
     import site
 

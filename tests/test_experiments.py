@@ -1,7 +1,7 @@
 """The experiment drivers the notebooks call: which batches get edited and scored."""
 import pytest
 
-from editlib.engine.tiny import tiny_model
+from editlib.engine.model.tiny import tiny_model
 from editlib.evaluation.data import load_cases
 from editlib.experiments import Setting, batch_edits, edit_plan, key_conditioning
 
@@ -33,7 +33,7 @@ def test_batch_edits_writes_whole_batches_and_scores_the_sample(tiny_llama, tiny
 
 
 def test_key_conditioning_grows_with_the_batch_and_the_ridge_bounds_it(tiny_cov_settings):
-    from editlib.engine.loading import default_device
+    from editlib.engine.model.loading import default_device
 
     model, tok = tiny_model("llama", device=default_device())   # CUDA where present: C0 stays on the CPU
     cases = load_cases("embedded", n=40, seed=0)

@@ -58,7 +58,7 @@ def violations(root: Path = PACKAGE) -> list[str]:
                 bad.append(f"{where}: {here} imports the package's face ({target})")
             elif there is not None and ORDER.index(there) > ORDER.index(here):
                 bad.append(f"{where}: {here} imports {target} (the {there} layer sits above it)")
-            if target.startswith(f"{root.name}.testing") or target == f"{root.name}.engine.tiny" and \
+            if target.startswith(f"{root.name}.testing") or target == f"{root.name}.engine.model.tiny" and \
                     path.name == "loading.py":
                 bad.append(f"{where}: {target} (models reach the loader through its registry only)")
     return bad
@@ -74,39 +74,72 @@ def test_the_layers_are_the_folders():
 
 
 @pytest.mark.parametrize("file, source, complaint", [
-    ("engine/solvers.py", "from ..evaluation import statistics\n", "engine imports editlib.evaluation"),
+    ("engine/algebra/solvers.py", "from ...evaluation import statistics\n", "engine imports editlib.evaluation"),
     ("base/cache.py", "def f():\n    from editlib.engine import loading\n", "base imports editlib.engine"),
     ("evaluation/x.py", "from ..suite.runs import plan\n", "evaluation imports editlib.suite.runs"),
     ("experiments/y.py", "from .. import Editor\n", "imports the package's face"),
-    ("engine/loading.py", "from .tiny import TINY\n", "through its registry only"),
+    ("engine/model/loading.py", "from .tiny import TINY\n", "through its registry only"),
 ])
 def test_the_check_sees_an_import_that_goes_up(tmp_path, file, source, complaint):
     root = tmp_path / "editlib"
     for name in ORDER:
         (root / name).mkdir(parents=True)
         (root / name / "__init__.py").write_text("")
+    (root / file).parent.mkdir(parents=True, exist_ok=True)
     (root / file).write_text(source)
     found = violations(root)
     assert len(found) == 1 and complaint in found[0], found
 
 
-def test_old_module_paths_still_import_with_a_warning():
-    """Code written against the flat layout (``editlib.models``, ``editlib.data.splits``) keeps working."""
+def test_old_module_paths_are_gone():
+    """The flat layout's paths (``editlib.models``, ``editlib.data``) are not kept alive: one
+    place per name, no import hook."""
     import importlib
     import sys
 
+    import editlib  # noqa: F401
+
+    assert not any(type(f).__module__.startswith("editlib") for f in sys.meta_path)
+    for old in ("editlib.models", "editlib.hparams", "editlib.data.splits", "editlib.engine.values"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(old)
+
+
+def test_the_engine_is_grouped_by_the_steps_of_an_edit():
+    groups = sorted(p.name for p in (PACKAGE / "engine").iterdir() if (p / "__init__.py").exists())
+    assert groups == ["algebra", "edit", "model", "statistics", "targets"]
+    assert sorted(p.name for p in (PACKAGE / "engine").glob("*.py")) == ["__init__.py"]
+
+
+def test_the_face_exports_every_method_and_its_config():
     import editlib
 
-    for old in [m for m in sys.modules if m.startswith(("editlib.models", "editlib.hparams", "editlib.data"))]:
-        del sys.modules[old]
-    with pytest.warns(DeprecationWarning, match="editlib.models has moved to editlib.engine.architectures"):
-        models = importlib.import_module("editlib.models")
-    assert models.load_model is editlib.load_model and models.Architecture is editlib.Architecture
-    with pytest.warns(DeprecationWarning):
-        from editlib.hparams import EditHparams, MemitConfig, load_preset
-    assert (EditHparams, MemitConfig, load_preset) == (editlib.EditHparams, editlib.MemitConfig, editlib.load_preset)
-    with pytest.warns(DeprecationWarning):
-        from editlib.data.splits import split_cases
-    from editlib.evaluation.data.splits import split_cases as new
+    for method in editlib.METHODS.values():
+        assert method.config_cls.__name__ in editlib.__all__
+        assert getattr(editlib, method.config_cls.__name__) is method.config_cls
 
-    assert split_cases is new
+
+def test_docstrings_name_modules_that_exist():
+    """Every ``~editlib.a.b.C`` / ``editlib.a.b`` reference in the package's text resolves to a
+    module (and, where it names one, an attribute of it)."""
+    import importlib
+    import re
+
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for ref in set(re.findall(r"`~?(editlib(?:\.\w+)+)`", path.read_text())):
+            parts = ref.split(".")
+            for k in range(len(parts), 0, -1):          # the longest importable prefix, then attributes
+                try:
+                    obj = importlib.import_module(".".join(parts[:k]))
+                except ModuleNotFoundError:
+                    continue
+                try:
+                    for attr in parts[k:]:
+                        obj = getattr(obj, attr)
+                except AttributeError:
+                    bad.append(f"{path.relative_to(PACKAGE.parent)}: {ref}")
+                break
+            else:
+                bad.append(f"{path.relative_to(PACKAGE.parent)}: {ref}")
+    assert bad == []

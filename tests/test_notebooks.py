@@ -48,6 +48,9 @@ def test_notebook_outputs(executed, name):
         for ext in ("png", "svg"):
             f = out / f"{name}_smollm2-135m_{fig}.{ext}"
             assert f.exists() and f.stat().st_size > 1000, f
+    saved = list(out.glob(f"{name}_smollm2-135m_*.png"))
+    shown = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(shown) == len(saved) >= len(figures)         # each figure shown in the notebook, as saved
     side, side_columns = SIDE_TABLE.get(name, ("diagnostics", {"relative_residual", "condition_number"}))
     diags = pd.read_csv(out / f"{name}_smollm2-135m_{side}.csv")
     assert {"preservation_cost"} | side_columns <= set(diags.columns)

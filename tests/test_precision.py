@@ -6,7 +6,7 @@ import torch
 
 from editlib import Editor
 from editlib.base import precision
-from editlib.engine.tiny import tiny_model
+from editlib.engine.model.tiny import tiny_model
 from editlib.experiments import RunRecord
 
 
@@ -46,7 +46,7 @@ def test_the_editor_and_the_run_record_hold_the_resolved_precision(monkeypatch, 
 
 def test_auto_is_a_valid_name_and_a_typo_is_not():
     from editlib.base.errors import HyperparameterError
-    from editlib.engine.values import ZSettings
+    from editlib.engine.targets.z_settings import ZSettings
 
     assert ZSettings(compute_dtype="auto").compute_dtype == "auto"
     with pytest.raises(HyperparameterError, match="compute_dtype"):

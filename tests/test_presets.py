@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from editlib.engine.fingerprint import model_identity
-from editlib.engine.presets import available_presets, load_preset, preset_for_identity
+from editlib.engine.edit.presets import available_presets, load_preset, preset_for_identity
+from editlib.engine.model.fingerprint import model_identity
 
 
 def configs():

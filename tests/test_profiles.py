@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 
 from editlib.base.errors import DatasetError, HyperparameterError
-from editlib.engine.presets import load_preset
+from editlib.engine.edit.presets import load_preset
 from editlib.evaluation.data import TUNE_SIZE, embedded_counterfact, load_cases, split_cases
+from editlib.experiments.experiment import LIGHT_Z
 from editlib.suite import reproduce
-from editlib.suite.profiles import LIGHT_Z, PROFILES, get_profile
+from editlib.suite.profiles import PROFILES, get_profile
 from editlib.suite.reproduce import DEFAULT_MODELS, NOTEBOOKS, ROOT
 from editlib.suite.runs import notebook_parameters
 
@@ -33,7 +34,7 @@ def test_paper_profile_resolves_the_findings(model):
     assert max(nb03["cond_batch_sizes"]) > d_k
     assert nb03["scored"] >= 64
     assert nb03["n_cases"] >= max(nb03["batch_sizes"])     # the largest batch is written whole
-    assert {"MEMIT", "EMMET (ridge μ)", "EMMET (μ = 0)"} <= {s[0] for s in nb03["settings_spec"]}
+    assert {"memit", "emmet_ridge", "emmet_mu0"} <= set(nb03["settings"])
     for key in ("01", "02"):
         params = notebook_parameters(key, model, "paper")
         assert params["n_cases"] >= 200
@@ -79,17 +80,22 @@ def test_run_merges_profile_then_overrides(monkeypatch, tmp_path):
 
 
 def test_tuple_parameters_reach_the_notebook_as_lists(monkeypatch, tmp_path):
-    """papermill writes a tuple as its string: -p settings_spec "[('MEMIT', 'memit', {})]"
-    must arrive as lists that the notebook can unpack."""
+    """papermill writes a tuple as its string: -p settings "[('mine', 'memit', {})]" must
+    arrive as lists that the experiment can unpack."""
     import papermill
+
+    from editlib.experiments import get_experiment
 
     seen = []
     monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, parameters, **kw: seen.append(parameters))
-    value = reproduce._value("[('MEMIT', 'memit', {'mu': (0.0,)})]")
-    reproduce.run(["smollm2-135m"], ["04"], tmp_path, {"settings_spec": value}, profile="tiny")
-    assert seen[0]["settings_spec"] == [["MEMIT", "memit", {"mu": [0.0]}]]
+    value = reproduce._value("['memit', ('mine', 'memit', {'mu': (0.0,)})]")
+    reproduce.run(["smollm2-135m"], ["04"], tmp_path, {"settings": value}, profile="tiny")
+    assert seen[0]["settings"] == ["memit", ["mine", "memit", {"mu": [0.0]}]]
     from papermill.translators import PythonTranslator
-    assert "'MEMIT'" not in PythonTranslator.translate(seen[0]["settings_spec"])   # not a quoted tuple
+    assert "'mine'" not in PythonTranslator.translate(seen[0]["settings"])   # not a quoted tuple
+    memit, mine = get_experiment("04").settings(seen[0])
+    assert (memit.label, mine.label, mine.key, mine.method) == ("MEMIT", "mine", "mine", "memit")
+    assert mine.overrides["mu"] == [0.0] and mine.overrides["v_num_grad_steps"] == 4     # the run's overrides under it
 
 
 def _subjects(cases):

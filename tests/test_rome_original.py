@@ -5,12 +5,12 @@ import torch
 from conftest import DARRIEUX
 
 from editlib import Editor, HyperparameterError
-from editlib.engine.architectures import get_architecture
-from editlib.engine.keys import template_keys
-from editlib.engine.methods import ROME_ORIGINAL
-from editlib.engine.presets import _validate_preset, load_preset
-from editlib.engine.requests import as_requests
-from editlib.engine.tiny import tiny_model
+from editlib.engine.edit.methods import ROME_ORIGINAL
+from editlib.engine.edit.presets import _validate_preset, load_preset
+from editlib.engine.model.architectures import get_architecture
+from editlib.engine.model.tiny import tiny_model
+from editlib.engine.targets.keys import template_keys
+from editlib.engine.targets.requests import as_requests
 
 REQ = [DARRIEUX]
 FAST = dict(mom2_dataset="model-samples", mom2_n_tokens=2000, v_num_grad_steps=4, use_cache=False, progress=False)

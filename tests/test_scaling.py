@@ -7,14 +7,16 @@ import torch
 
 from editlib import Editor
 from editlib.base.precision import compute, exact
-from editlib.engine import values as values_mod
-from editlib.engine.architectures import get_architecture
-from editlib.engine.corpus import length_batches, token_windows
-from editlib.engine.covariance import moment_pass, second_moments
-from editlib.engine.hooks import trace
-from editlib.engine.requests import as_requests
-from editlib.engine.tiny import tiny_model
-from editlib.engine.values import ZSettings, compute_z
+from editlib.engine.model.architectures import get_architecture
+from editlib.engine.model.hooks import trace
+from editlib.engine.model.tiny import tiny_model
+from editlib.engine.statistics.corpus import length_batches, token_windows
+from editlib.engine.statistics.covariance import moment_pass, second_moments
+from editlib.engine.targets import values as values_mod
+from editlib.engine.targets import z_batches
+from editlib.engine.targets.requests import as_requests
+from editlib.engine.targets.values import compute_z
+from editlib.engine.targets.z_settings import ZSettings
 
 SUBJECTS = ["Danielle Darrieux", "France", "Toko Yasuda", "Apple A5", "Lionel Messi", "Berlin", "Rome",
             "the Eiffel Tower", "Tokyo", "Canada", "Spain", "London", "Paris", "England", "Japan", "Italy"]
@@ -31,16 +33,16 @@ def facts(n):
 
 def test_groups_respect_the_budget_and_keep_every_fact_once(tiny_llama):
     model, tok = tiny_llama
-    prompts = values_mod._prompts(tok, facts(24), TEMPLATES, "subject_last")
-    chunks = list(values_mod._chunks(range(24), prompts, 64))
+    prompts = z_batches.fact_prompts(tok, facts(24), TEMPLATES, "subject_last")
+    chunks = list(z_batches.chunks(range(24), prompts, 64))
     for budget in (1, 150, 400, 10**9):
-        groups = values_mod._groups(chunks, prompts, budget)
+        groups = z_batches.groups(chunks, prompts, budget)
         assert sorted(f for g in groups for ch in g for f in ch) == list(range(24))
         for g in groups:
-            used = sum(values_mod._prompt_tokens(prompts[f]) for ch in g for f in ch)
+            used = sum(z_batches.prompt_tokens(prompts[f]) for ch in g for f in ch)
             assert used <= budget or len(g) == 1          # only a single over-budget chunk may exceed it
-    assert len(values_mod._groups(chunks, prompts, 10**9)) == 1
-    assert len(values_mod._groups(chunks, prompts, 1)) == len(chunks)
+    assert len(z_batches.groups(chunks, prompts, 10**9)) == 1
+    assert len(z_batches.groups(chunks, prompts, 1)) == len(chunks)
 
 
 def test_z_in_groups_equals_z_in_one_group(tiny_llama):
@@ -55,7 +57,7 @@ def test_z_in_groups_equals_z_in_one_group(tiny_llama):
     s = ZSettings(v_num_grad_steps=6, v_early_stop_loss=thr, max_tokens=64)
     z_one, info_one = compute_z(model, tok, arch, reqs, 2, TEMPLATES, s, progress=False)
     s.group_tokens = 100
-    assert len(values_mod.plan_groups(tok, reqs, TEMPLATES, s)[1]) > 2
+    assert len(z_batches.plan_groups(tok, reqs, TEMPLATES, s)[1]) > 2
     z_grp, info_grp = compute_z(model, tok, arch, reqs, 2, TEMPLATES, s, progress=False)
     torch.testing.assert_close(z_grp, z_one, rtol=1e-6, atol=1e-6)
     assert info_grp["steps"] == info_one["steps"]

@@ -6,10 +6,10 @@ from conftest import FACTS
 
 from editlib import Editor
 from editlib.base.errors import HyperparameterError, SingularSystemError
-from editlib.engine import solvers
-from editlib.engine.keys import compute_keys
-from editlib.engine.methods import AlphaEditConfig, EmmetConfig, MemitConfig, get_method
-from editlib.engine.requests import as_requests
+from editlib.engine.algebra import solvers
+from editlib.engine.edit.methods import AlphaEditConfig, EmmetConfig, MemitConfig, get_method
+from editlib.engine.targets.keys import compute_keys
+from editlib.engine.targets.requests import as_requests
 from editlib.experiments import Setting, sequential_edits
 
 D_K, D_V = 12, 7

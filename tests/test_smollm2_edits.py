@@ -69,8 +69,8 @@ def test_spread_edit_updates_every_layer(smollm2):
 
 def test_loaded_by_its_gguf_path_it_finds_its_preset_and_shares_the_caches(smollm2):
     from editlib import load_model
-    from editlib.engine.fingerprint import weights_fingerprint
-    from editlib.engine.loading import _smollm2_gguf
+    from editlib.engine.model.fingerprint import weights_fingerprint
+    from editlib.engine.model.loading import _smollm2_gguf
 
     model, tok = load_model(str(_smollm2_gguf()), device="cpu")      # converted once, shared with the alias
     assert model.editlib_name.endswith(".gguf")

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from editlib.engine.solvers import SingularSystemError, emmet, memit, rome, rome_original
+from editlib.engine.algebra.solvers import SingularSystemError, emmet, memit, rome, rome_original
 
 D_K, D_V = 40, 24
 

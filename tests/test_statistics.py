@@ -207,11 +207,11 @@ def _batch_run(tmp_path):
 
 
 def test_batch_claims_name_the_first_resolved_batch_and_the_refused_solve(tmp_path):
-    from editlib.experiments.claims import notebook_claims
+    from editlib.experiments import get_experiment
     from editlib.suite.report import run_tables
 
     _batch_run(tmp_path)
-    claims = notebook_claims("03_emmet_batch_size", run_tables(tmp_path / "03_emmet_batch_size_m.csv"))
+    claims = get_experiment("03").claims(run_tables(tmp_path / "03_emmet_batch_size_m.csv"))
     em = claims[claims.metric == "EM"].set_index("batch_size")
     assert em.loc[1, "verdict"] == "no difference resolved" and em.loc[8, "verdict"] == "A < B"
     assert em.loc[16, "verdict"] == "refused (singular)" and em.loc[16, "n"] == 0
@@ -240,11 +240,11 @@ def test_the_committed_claims_are_what_the_code_computes_and_what_the_docs_show(
     and the README's and docs/statistics.md's claims tables are rendered from the CSVs."""
     from pathlib import Path
 
-    from editlib.experiments.claims import notebook_claims
+    from editlib.experiments import get_experiment
     from editlib.suite.report import ROOT, claims_markdown, run_tables, summary
 
     committed = pd.read_csv(ROOT / "figures" / "claims.csv")
-    fresh = notebook_claims("01_objectives", run_tables(ROOT / "figures" / "01_objectives_smollm2-135m.csv"))
+    fresh = get_experiment("01").claims(run_tables(ROOT / "figures" / "01_objectives_smollm2-135m.csv"))
     mine = committed[(committed.notebook == "01_objectives") & (committed.model == "smollm2-135m")]
     pd.testing.assert_frame_equal(mine.reset_index(drop=True)[fresh.columns], _as_csv(fresh), check_dtype=False)
     both = pd.concat([committed, pd.read_csv(ROOT / "figures" / "paper" / "claims.csv")], ignore_index=True)

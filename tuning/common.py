@@ -4,7 +4,7 @@ import argparse
 
 import torch
 
-from editlib.engine.loading import load_model
+from editlib.engine.model.loading import load_model
 from editlib.evaluation.data import SPLITS, TUNE_SIZE, load_cases
 
 

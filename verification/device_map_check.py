@@ -24,12 +24,12 @@ import torch
 from scale import SHAPES, build, facts_corpus
 
 from editlib import Editor
-from editlib.engine.architectures import get_architecture, num_layers
-from editlib.engine.corpus import WIKITEXT_FILE, find_data_file
-from editlib.engine.fingerprint import weights_fingerprint
-from editlib.engine.loading import dispatch
-from editlib.engine.presets import load_preset
-from editlib.engine.requests import EditRequest
+from editlib.engine.edit.presets import load_preset
+from editlib.engine.model.architectures import get_architecture, num_layers
+from editlib.engine.model.fingerprint import weights_fingerprint
+from editlib.engine.model.loading import dispatch
+from editlib.engine.statistics.corpus import WIKITEXT_FILE, find_data_file
+from editlib.engine.targets.requests import EditRequest
 from editlib.evaluation.data import load_cases
 
 
@@ -67,7 +67,7 @@ def main():
     ap.add_argument("--dataset", default="embedded", help="the facts edited (embedded, counterfact_simple, ...)")
     ap.add_argument("--gpu-budget", default="4GiB", help="max_memory for the GPU in placement (c)")
     a = ap.parse_args()
-    from editlib.engine.tiny import tiny_tokenizer
+    from editlib.engine.model.tiny import tiny_tokenizer
 
     tok = tiny_tokenizer()
     corpus = "auto" if find_data_file(WIKITEXT_FILE) is not None else facts_corpus()

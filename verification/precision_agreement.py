@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from editlib import Editor, load_model
-from editlib.engine.requests import EditRequest
+from editlib.engine.targets.requests import EditRequest
 from editlib.evaluation.data import load_cases
 from editlib.evaluation.evaluate import evaluate
 from editlib.evaluation.statistics import interval_table, summarize

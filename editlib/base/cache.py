@@ -80,7 +80,7 @@ def check_cached_tensor(blob, field: str, shape: tuple[int, ...], key: str | Non
 def load_cached(path: Path, check: Callable[[object], bool] = lambda obj: True):
     """A cache entry (``.pt`` via torch, ``.json`` as JSON), or None when there is none.
     An entry that cannot be read or fails ``check`` (truncated, corrupt, foreign) is
-    reported once as a :class:`~editlib.errors.CacheWarning` naming the file and removed,
+    reported once as a :class:`~editlib.base.errors.CacheWarning` naming the file and removed,
     so the caller recomputes and replaces it. See :func:`check_cached_tensor` for checks
     of a tensor's shape, dtype and values."""
     path = Path(path)

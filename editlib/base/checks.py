@@ -1,4 +1,4 @@
-"""Range and type checks for settings, raising :class:`~editlib.errors.HyperparameterError`
+"""Range and type checks for settings, raising :class:`~editlib.base.errors.HyperparameterError`
 with the setting's name, what it must be and what it got."""
 from __future__ import annotations
 

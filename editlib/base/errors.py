@@ -20,6 +20,17 @@ class HyperparameterError(EditlibError, ValueError):
     """A setting out of range or of the wrong type (raised when the config is built)."""
 
 
+class UnknownNameError(HyperparameterError, KeyError):
+    """An unknown method or preset name."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class UnknownSettingError(HyperparameterError, TypeError):
+    """A keyword that is no setting of the pipeline or of the method."""
+
+
 class DatasetError(EditlibError, ValueError):
     """A dataset file or evaluation case that cannot be used as given."""
 
@@ -29,7 +40,7 @@ class SingularSystemError(EditlibError, ValueError):
 
 
 class UnknownArchitectureError(EditlibError, KeyError):
-    """A ``config.model_type`` editlib has no :class:`~editlib.engine.architectures.Architecture` for."""
+    """A ``config.model_type`` editlib has no :class:`~editlib.engine.model.architectures.Architecture` for."""
 
     def __str__(self) -> str:
         return self.args[0]

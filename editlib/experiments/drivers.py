@@ -11,21 +11,32 @@ import torch
 from tqdm.auto import tqdm
 
 from ..base import checks
-from ..engine.editor import Editor
-from ..engine.keys import compute_keys
-from ..engine.requests import EditRequest
-from ..engine.solvers import SingularSystemError
+from ..engine.algebra.solvers import SingularSystemError
+from ..engine.edit.editor import Editor
+from ..engine.targets.keys import compute_keys
+from ..engine.targets.requests import EditRequest
 from ..evaluation.evaluate import evaluate
 
 
 @dataclass
 class Setting:
-    """One edit configuration to compare: a label, an objective, its layers and overrides."""
+    """One edit configuration to compare: a label (what tables and figures show), an
+    objective, its layers and overrides, and a key (what an experiment's comparisons and a
+    run's ``settings`` parameter name it by; the label when not given)."""
 
     label: str
     method: str
     layers: str | list[int] = "single"
     overrides: dict | None = None
+    key: str = ""
+
+    def __post_init__(self):
+        self.key = self.key or self.label
+
+    def with_overrides(self, overrides: dict, layers=None) -> Setting:
+        """The same setting under a run's common overrides (its own win) and layers."""
+        return Setting(self.label, self.method, self.layers if layers is None else layers,
+                       {**overrides, **(self.overrides or {})}, self.key)
 
     def editor(self, model, tok, preset=None) -> Editor:
         return Editor(model, tok, method=self.method, layers=self.layers, preset=preset, progress=False,

@@ -1,279 +1,453 @@
-"""The notebooks' figures, drawn from their tables alone (so a run, a merge of shards and
-``python -m editlib.suite.report regenerate`` draw the same ones), saved as PNG and SVG.
+"""Figures drawn with seaborn from tidy tables, the same for a run, a merge of shards and
+``python -m editlib.suite.report regenerate``, saved as PNG and SVG.
 
-A method has one colour in every figure (:data:`METHOD_COLOURS`); settings of one method are
-told apart by line style, marker and hatch. Intervals are error bars at the measured points,
-never a band between them. Rates are drawn on their full 0–100 scale. A refused (singular)
-solve is marked as an annotation, never as a value. A memorization residual at or below
-:data:`RESIDUAL_FLOOR` is round-off and is drawn on the floor, labelled "≤ 1e-12".
+- **One theme** (:func:`themed`): seaborn's ``paper`` context with 6–7 pt text, figures one
+  paper column wide (:data:`COLUMN_WIDTH`, 3.3 in), panels lettered a, b, c, …
+- **One palette** (:func:`palette`): a method keeps its colour in every figure; a second or
+  third setting of one method gets a darker or lighter shade of it, and its own marker and
+  line style, so settings that share a panel never share a colour.
+- **editlib's intervals**: the means and 95 % intervals come from
+  :func:`~editlib.evaluation.statistics.summarize` (Wilson / BCa); seaborn draws the marks and
+  the intervals are passed to it as error bars, never recomputed by it.
+- Settings that share an x are **dodged**; a line never bridges a refused solve; the panels
+  of one figure share their x range; legends and annotations sit outside the data.
+- Rates on their full 0–100 scale; a memorization residual at or below
+  :data:`RESIDUAL_FLOOR` is round-off, drawn hollow on a labelled floor.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from ..engine.solvers import SINGULAR_COND
+from ..engine.algebra.solvers import SINGULAR_COND
 from ..evaluation.statistics import summarize
-from .claims import notebook_claims, refused_solves
+from .claims import refused_solves
 
 SCORES = ["ES", "PS", "NS", "S"]
-METHOD_COLOURS = {"unedited": "#7f7f7f", "rome": "#1f77b4", "rome_original": "#9467bd", "memit": "#ff7f0e",
-                  "emmet": "#2ca02c", "alphaedit": "#d62728"}
-OTHER_COLOURS = ["#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-LINESTYLES, MARKERS, HATCHES = ["-", "--", ":", "-."], ["o", "s", "^", "D"], ["", "///", "...", "xx"]
+COLUMN_WIDTH = 3.3           # inches: one column of a two-column paper
+_CB = sns.color_palette("colorblind").as_hex()
+METHOD_COLOURS = {"unedited": _CB[7], "rome": _CB[0], "rome_original": _CB[9], "memit": _CB[1], "emmet": _CB[2],
+                  "alphaedit": _CB[4]}
+OTHER_COLOURS = [_CB[5], _CB[3], _CB[6], _CB[8]]
+MARKERS, LINESTYLES, HATCHES = ["o", "s", "^", "D"], ["-", "--", ":", "-."], ["", "////", "....", "xxxx"]
 RESIDUAL_FLOOR = 1e-12
-COLUMN_WIDTH = 7.0           # inches: a figure is drawn to be read at a paper's column width
-RANGE = {"ES": (0, 100), "PS": (0, 100), "NS": (0, 100), "S": (0, 100), "EM": (-100, 100), "PM": (-100, 100),
-         "NM": (-100, 100)}
-LABELS = {"S": "S (harmonic mean of ES, PS, NS)", "EM": "EM: P(new) − P(true)", "PM": "PM (paraphrases)",
+RC = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 6, "ytick.labelsize": 6,
+      "legend.fontsize": 6, "legend.title_fontsize": 6, "figure.titlesize": 7, "lines.linewidth": 1.0,
+      "lines.markersize": 3.5, "axes.linewidth": 0.6, "grid.linewidth": 0.4, "patch.linewidth": 0.4,
+      "errorbar.capsize": 1.5, "svg.hashsalt": "editlib"}
+LABELS = {"S": "S (harmonic mean)", "EM": "EM: P(new) − P(true)", "PM": "PM (paraphrases)",
           "NM": "NM (neighbours)", "ES": "ES (efficacy)", "PS": "PS (paraphrases)", "NS": "NS (neighbours)"}
 
 
-@dataclass(frozen=True)
-class Style:
-    colour: str
-    linestyle: str
-    marker: str
-    hatch: str
+def themed(draw):
+    """Draw inside editlib's theme (seaborn ``paper``, ticks, small type), leaving the
+    caller's matplotlib settings as they were."""
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with sns.axes_style("ticks"), sns.plotting_context("paper", rc=RC), plt.rc_context(RC):
+            return draw(*args, **kwargs)
+    return wrapper
 
 
-def styles(table: pd.DataFrame, order=None) -> dict[str, Style]:
-    """Each setting's style: its method's colour, and the n-th setting of a method its n-th
-    line style, marker and hatch (settings in ``order``, else as they appear)."""
+# ------------------------------------------------------------------ palette
+
+
+def _shade(colour: str, k: int) -> str:
+    """The k-th shade of a method's colour: itself, then darker, then lighter, ..."""
+    if k == 0:
+        return colour
+    rgb = np.array(to_rgb(colour))
+    toward = np.zeros(3) if k % 2 else np.ones(3)
+    amount = 0.45 * (1 + (k - 1) // 2) / (1 + (k - 1) // 2 + 0.3)
+    return to_hex(rgb + (toward - rgb) * amount)
+
+
+def palette(table: pd.DataFrame, order=None) -> dict[str, dict]:
+    """Each setting's look: ``{label: {"colour", "marker", "dashes", "hatch"}}``. The first
+    setting of a method takes the method's colour, its n-th setting the n-th shade of it and
+    the n-th marker, line style and hatch (settings in ``order``, else as they appear)."""
     first = table.drop_duplicates("setting").set_index("setting")
     labels = list(dict.fromkeys(list(order or []) + list(first.index)))
     out, seen, extra = {}, {}, iter(OTHER_COLOURS)
+    colours = dict(METHOD_COLOURS)
     for label in labels:
         method = str(first["method"].get(label, label)) if "method" in first else label
         k = seen[method] = seen.get(method, -1) + 1
-        colour = METHOD_COLOURS.get(method) or METHOD_COLOURS.setdefault(method, next(extra, "#333333"))
-        out[label] = Style(colour, LINESTYLES[k % 4], MARKERS[k % 4], HATCHES[k % 4])
+        base = colours.get(method) or colours.setdefault(method, next(extra, "#333333"))
+        out[label] = {"colour": _shade(base, k), "marker": MARKERS[k % 4], "linestyle": LINESTYLES[k % 4],
+                      "hatch": HATCHES[k % 4]}
     return out
 
 
+def _colours(look: dict) -> dict:
+    return {k: v["colour"] for k, v in look.items()}
+
+
+# ------------------------------------------------------------------ figure plumbing
+
+
+def _figure(rows: int, cols: int, height: float, **kw):
+    fig, axes = plt.subplots(rows, cols, figsize=(COLUMN_WIDTH, height), squeeze=False, **kw)
+    return fig, axes
+
+
+def _letters(axes) -> None:
+    """Panel letters a, b, c, ... at the top left of each visible panel, before the panel's
+    own title when it has one."""
+    for letter, ax in zip("abcdefghij", [a for a in np.ravel(axes) if a.get_visible()]):
+        text = ax.get_title()
+        ax.set_title("")
+        ax.set_title(rf"$\bf{{{letter}}}$  {text}" if text else rf"$\bf{{{letter}}}$", loc="left")
+
+
+def _title(fig, text: str, width: int = 62) -> None:
+    fig.suptitle(textwrap.fill(text.replace("95 %", "95\u00a0%"), width))
+
+
+def _legend_below(fig, handles, labels, ncol: int = 2) -> None:
+    """One legend for the figure, below its panels (never over data)."""
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, bbox_to_anchor=(0.5, 0.0))
+
+
+def _finish(fig, legend_rows: int = 0, title_lines: int = 1) -> None:
+    """Lay the panels out between the legend below and the title above (which tight_layout
+    leaves room for itself)."""
+    h = fig.get_figheight()
+    bottom = min(0.45, (0.08 + 0.12 * legend_rows) / h) if legend_rows else 0.0
+    fig.tight_layout(rect=(0, bottom, 1, 1), h_pad=0.5, w_pad=0.5)
+
+
 def save(fig, out_dir, name: str) -> list[Path]:
+    """``<name>.png`` and ``<name>.svg`` in ``out_dir`` (the same figure, the same SVG bytes:
+    fixed ids, no date); closes the figure."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.svg"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    with plt.rc_context({"svg.hashsalt": "editlib"}):     # the same figure, the same file: fixed ids, no date
+    fig.savefig(paths[0], dpi=200, bbox_inches="tight")
+    with plt.rc_context({"svg.hashsalt": "editlib"}):
         fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     return paths
 
 
 def save_all(figures: dict, out_dir, stem: str) -> list[Path]:
-    """Save :func:`draw`'s figures as ``<stem><suffix>.png/.svg``."""
+    """Save figures ``{suffix: figure}`` as ``<stem><suffix>.png/.svg``."""
     return [p for suffix, fig in figures.items() for p in save(fig, out_dir, f"{stem}{suffix}")]
 
 
 def _range(ax, metric: str, values=()) -> None:
-    """The metric's whole scale for a rate; a magnitude from its range's floor or the data's."""
+    """A rate on its whole 0–100 scale; a margin from −100 when any value is negative."""
     if metric in ("ES", "PS", "NS", "S"):
         ax.set_ylim(0, 100)
-    elif metric in RANGE:
+    elif metric in ("EM", "PM", "NM"):
         low = np.nanmin(values) if len(values) else 0
         ax.set_ylim(-100 if low < 0 else 0, 100)
 
 
-def _bars(ax, s: pd.DataFrame, order: list[str], style: dict[str, Style], scores) -> None:
-    width = 0.8 / max(len(order), 1)
-    for k, setting in enumerate(order):
-        g = s[s.setting == setting].set_index("metric").reindex(scores)
-        x = np.arange(len(scores)) + (k - (len(order) - 1) / 2) * width
-        st = style[setting]
-        ax.bar(x, g["mean"], width, color=st.colour, hatch=st.hatch, edgecolor="white", label=setting)
-        ax.errorbar(x, g["mean"], yerr=[g["mean"] - g.ci_low, g.ci_high - g["mean"]], fmt="none", ecolor="black",
-                    elinewidth=0.8, capsize=2, clip_on=False)
-    ax.set_xticks(np.arange(len(scores)), scores)
+# ------------------------------------------------------------------ marks
 
 
+@themed
 def score_bars(metrics: pd.DataFrame, title: str, scores=SCORES, order=None):
-    """Mean ES, PS, NS and S per setting with 95 % intervals, on the full 0–100 scale."""
-    style = styles(metrics, order)
+    """Mean ES, PS, NS and S per setting (bars, seaborn) with their 95 % intervals (error
+    bars), on the full 0–100 scale."""
+    look = palette(metrics, order)
     s = summarize(metrics, ["setting"])
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 3.2))
-    _bars(ax, s, list(style), style, scores)
-    ax.set(ylim=(0, 100), ylabel="score (×100)", title=title)
-    ax.set_xlabel("metric (S = harmonic mean of ES, PS, NS); bars: mean, whiskers: 95 % interval", fontsize=8)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    ax.title.set_fontsize(9)
-    fig.tight_layout()
+    s = s[s.metric.isin(scores)]
+    hue_order = [k for k in look if k in set(s.setting)]
+    rows = -(-len(hue_order) // 2)
+    fig, axes = _figure(1, 1, 2.0 + 0.14 * rows)
+    ax = axes[0, 0]
+    sns.barplot(data=s, x="metric", y="mean", hue="setting", order=list(scores), hue_order=hue_order,
+                palette=_colours(look), errorbar=None, ax=ax, edgecolor="white", linewidth=0.4, saturation=1,
+                legend=False)
+    for setting, bars in zip(hue_order, ax.containers):
+        g = s[s.setting == setting].set_index("metric").reindex(list(scores))
+        x = [b.get_x() + b.get_width() / 2 for b in bars]
+        for b in bars:
+            b.set_hatch(look[setting]["hatch"])
+        ax.errorbar(x, g["mean"], yerr=[g["mean"] - g.ci_low, g.ci_high - g["mean"]], fmt="none", ecolor="black",
+                    elinewidth=0.6)
+    ax.set(ylim=(0, 100), ylabel="score (×100), 95 % interval", xlabel="")
+    handles = [Patch(facecolor=look[k]["colour"], hatch=look[k]["hatch"], edgecolor="white") for k in hue_order]
+    _legend_below(fig, handles, hue_order)
+    _title(fig, title)
+    _finish(fig, rows, title.count("\n") + 1 + len(title) // 62)
     return fig
 
 
-def _floor(values: pd.Series) -> pd.Series:
-    return values.clip(lower=RESIDUAL_FLOOR)
+def _jitter(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-0.18, 0.18, n)
 
 
+@themed
 def objective_view(diags: pd.DataFrame, title: str, order=None):
-    """Per single edit: the preservation cost tr(ΔC₀Δᵀ) and the memorization residual
-    ‖ΔK − R‖ / ‖R‖ per setting; residuals at or below round-off are drawn as "≤ 1e-12"."""
-    style = styles(diags, order)
-    labels = [s for s in style if s in set(diags.setting)]
-    fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.2))
-    rng = np.random.default_rng(0)                                # the jitter of the points
-    for ax, col, label in ((axes[0], "preservation_cost", "preservation cost tr(Δ C₀ Δᵀ)"),
-                           (axes[1], "relative_residual", "memorization residual ‖ΔK − R‖ / ‖R‖")):
-        for i, setting in enumerate(labels):
-            v = diags.loc[diags.setting == setting, col].dropna()
-            st = style[setting]
-            low = v <= RESIDUAL_FLOOR if col == "relative_residual" else v < -np.inf
-            x = i + rng.uniform(-0.15, 0.15, len(v))
-            ax.scatter(x[~low.to_numpy()], v[~low], s=9, color=st.colour)
-            ax.scatter(x[low.to_numpy()], [RESIDUAL_FLOOR] * int(low.sum()), s=9, facecolors="none",
-                       edgecolors=st.colour)
-            if len(v):
-                ax.hlines(_floor(v).median() if col == "relative_residual" else v.median(), i - 0.3, i + 0.3,
-                          color="black", lw=1.2)
-        ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
-        ax.set(yscale="log", ylabel=label)
-        ax.yaxis.label.set_fontsize(8)
-    ax = axes[1]
+    """Per single edit (points, seaborn): the preservation cost tr(ΔC₀Δᵀ) and the memorization
+    residual ‖ΔK − R‖ / ‖R‖ per setting, with the median as a bar; residuals at or below
+    round-off are drawn hollow on the floor "≤ 1e-12"."""
+    look = palette(diags, order)
+    labels = [s for s in look if s in set(diags.setting)]
+    fig, axes = _figure(1, 2, 2.4)
+    panels = (("preservation_cost", "preservation cost tr(ΔC₀Δᵀ)"),
+              ("relative_residual", "residual ‖ΔK − R‖ / ‖R‖"))
+    for ax, (col, ylabel) in zip(axes[0], panels):
+        d = diags[diags.setting.isin(labels)][["setting", col]].dropna().copy()
+        d["x"] = d.setting.map({s: i for i, s in enumerate(labels)}) + _jitter(len(d), 0)
+        floor = (d[col] <= RESIDUAL_FLOOR) if col == "relative_residual" else pd.Series(False, index=d.index)
+        d["shown"] = d[col].where(~floor, RESIDUAL_FLOOR)
+        sns.scatterplot(data=d[~floor], x="x", y="shown", hue="setting", palette=_colours(look), hue_order=labels,
+                        s=7, linewidth=0, legend=False, ax=ax)
+        if floor.any():                                           # round-off: hollow, on the floor
+            f = d[floor]
+            ax.scatter(f.x, f.shown, s=7, facecolors="none", edgecolors=[look[x]["colour"] for x in f.setting],
+                       linewidths=0.6)
+        med = d.groupby("setting")["shown"].median()
+        for i, s in enumerate(labels):
+            if s in med:
+                ax.hlines(med[s], i - 0.3, i + 0.3, color="black", lw=1.0)
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right")
+        ax.set(yscale="log", ylabel=ylabel, xlabel="", xlim=(-0.6, len(labels) - 0.4))
+    ax = axes[0, 1]
     lo, hi = ax.get_ylim()
     ax.set_ylim(RESIDUAL_FLOOR / 10, max(hi, 1.0))
-    ax.axhspan(RESIDUAL_FLOOR / 10, RESIDUAL_FLOOR, color="0.9", zorder=0)
-    ax.text(0.99, RESIDUAL_FLOOR, "≤ 1e-12 (round-off: the constraint holds)", transform=ax.get_yaxis_transform(),
-            ha="right", va="top", fontsize=7, color="0.3")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    ax.axhspan(RESIDUAL_FLOOR / 10, RESIDUAL_FLOOR, color="0.92", zorder=0)
+    ax.set_yticks([t for t in ax.get_yticks() if RESIDUAL_FLOOR < t <= max(hi, 1.0)] + [RESIDUAL_FLOOR])
+    ticks = ax.get_yticks()
+    ax.set_yticklabels(["≤1e-12" if t == RESIDUAL_FLOOR else f"1e{int(np.log10(t))}" for t in ticks])
+    _letters(axes)
+    _title(fig, title)
+    _finish(fig, 0, 1 + len(title) // 62)
     return fig
 
 
-def _mark_refused(ax, refused: pd.DataFrame, style: dict[str, Style], x: str = "batch_size") -> None:
-    """A refused solve as an annotation at its x: a dotted line in the setting's colour, and
-    the words "refused (singular)"; no value is drawn there."""
-    for _, r in refused.drop_duplicates(["setting", x]).iterrows():
-        colour = style[r.setting].colour if r.setting in style else "black"
-        ax.axvline(r[x], color=colour, ls=":", lw=1)
-        ax.annotate(f"{r.setting}: refused (singular)", (r[x], 0.03), xycoords=("data", "axes fraction"),
-                    rotation=90, fontsize=6, color=colour, ha="right", va="bottom")
+def _segments(values: pd.Series) -> pd.Series:
+    """A unit id that changes after each missing value: a line never bridges a gap."""
+    return values.isna().cumsum()
 
 
-def _mark_d_k(ax, d_k):
-    if d_k:
-        ax.axvline(d_k, color="grey", ls="--", lw=0.8)
-        ax.annotate(f"d_k = {d_k}", (d_k, 0.97), xycoords=("data", "axes fraction"), fontsize=6, color="grey",
-                    ha="left", va="top", rotation=90)
+def _dodged(x: pd.Series, k: int, n: int, log: bool, span: float) -> pd.Series:
+    """Setting k of n beside the others at the same x: by a factor on a log axis, by a share
+    of the axis on a linear one."""
+    offset = (k - (n - 1) / 2)
+    return x * 2 ** (0.08 * offset) if log else x + 0.022 * span * offset
 
 
-def _lines(ax, s: pd.DataFrame, x: str, metric: str, style: dict[str, Style], xs) -> None:
-    """Mean and 95 % interval per setting at each measured x, as error bars; a gap where a
-    setting has no value (a line never bridges a refused solve)."""
+def lines(ax, s: pd.DataFrame, x: str, metric: str, look: dict, xs, log: bool = True) -> None:
+    """Mean and 95 % interval per setting at each measured x: seaborn's lines and markers at
+    dodged positions, the intervals as error bars; a gap where a setting has no value."""
     g_all = s[s.metric == metric]
-    for setting, st in style.items():
-        g = g_all[g_all.setting == setting].set_index(x).reindex(xs)
-        if g["mean"].notna().any():
-            ax.errorbar(g.index, g["mean"], yerr=[g["mean"] - g.ci_low, g.ci_high - g["mean"]], color=st.colour,
-                        ls=st.linestyle, marker=st.marker, ms=3.5, capsize=2, lw=1.1, label=setting)
+    present = [k for k in look if k in set(g_all.setting)]
+    span = (max(xs) - min(xs)) if len(xs) else 1.0
+    frames = []
+    for k, setting in enumerate(present):
+        g = g_all[g_all.setting == setting].set_index(x).reindex(xs).reset_index()
+        g["setting"] = setting
+        g["x_shown"] = _dodged(g[x].astype(float), k, len(present), log, span)
+        g["unit"] = _segments(g["mean"])
+        frames.append(g)
+    if not frames:
+        return
+    d = pd.concat(frames, ignore_index=True)
+    shown = d.dropna(subset=["mean"])
+    sns.lineplot(data=shown, x="x_shown", y="mean", hue="setting", style="setting", units="unit", estimator=None,
+                 hue_order=present, style_order=present, palette=_colours(look),
+                 markers={k: look[k]["marker"] for k in present},
+                 dashes={k: _dash(look[k]["linestyle"]) for k in present}, legend=False, ax=ax, sort=True)
+    for setting in present:
+        g = shown[shown.setting == setting]
+        ax.errorbar(g.x_shown, g["mean"], yerr=[g["mean"] - g.ci_low, g.ci_high - g["mean"]], fmt="none",
+                    ecolor=look[setting]["colour"], elinewidth=0.7)
     _range(ax, metric, g_all.ci_low.dropna())
-    ax.set_ylabel(LABELS.get(metric, metric), fontsize=8)
+    ax.set(ylabel=LABELS.get(metric, metric), xlabel="")
 
 
+def _dash(linestyle: str):
+    return {"-": "", "--": (4, 1.5), ":": (1, 1.2), "-.": (4, 1.2, 1, 1.2)}[linestyle]
+
+
+def _setting_handles(look: dict, present) -> tuple[list, list]:
+    handles = [Line2D([], [], color=look[k]["colour"], marker=look[k]["marker"], ls=look[k]["linestyle"])
+               for k in present]
+    return handles, list(present)
+
+
+def _mark_refused(ax, refused: pd.DataFrame, look: dict, x: str = "batch_size") -> bool:
+    """A refused solve as a dotted line in the setting's colour at its x (no value drawn);
+    the legend says what it means. Returns whether any was drawn."""
+    for _, r in refused.drop_duplicates(["setting", x]).iterrows():
+        colour = look[r.setting]["colour"] if r.setting in look else "black"
+        ax.axvline(r[x], color=colour, ls=":", lw=0.9)
+    return len(refused) > 0
+
+
+def _log2_axis(ax) -> None:
+    ax.set_xscale("log", base=2)
+
+
+@themed
 def batch_lines(metrics: pd.DataFrame, title: str, scores=("ES", "PS", "NS", "S", "EM", "PM", "NM"), order=None,
                 diags=None):
-    """Every metric against the batch size, one line per setting."""
-    style = styles(metrics, order)
+    """Every metric against the batch size, one line per setting, dodged, with 95 % intervals."""
+    look = palette(metrics, order)
     s = summarize(metrics, ["setting", "batch_size"])
     scores = [m for m in scores if m in set(s.metric)]
     xs = sorted(metrics.batch_size.dropna().unique())
     rows = -(-len(scores) // 2)
-    fig, axes = plt.subplots(rows, 2, figsize=(COLUMN_WIDTH, 2.3 * rows), sharex=True)
+    present = [k for k in look if k in set(metrics.setting)]
+    fig, axes = _figure(rows, 2, 1.25 * rows + 0.5, sharex=True)
+    refused = refused_solves(diags)
     for ax, metric in zip(axes.flat, scores):
-        _lines(ax, s, "batch_size", metric, style, xs)
-        _mark_refused(ax, refused_solves(diags), style)
-        ax.set_xscale("log", base=2)
+        lines(ax, s, "batch_size", metric, look, xs)
+        _mark_refused(ax, refused, look)
+        _log2_axis(ax)
     for ax in list(axes.flat)[len(scores):]:
         ax.set_visible(False)
     for ax in axes[-1]:
-        ax.set_xlabel("batch size (facts edited at once)", fontsize=8)
-    axes.flat[0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+        ax.set_xlabel("batch size")
+    if len(scores) % 2:
+        axes[-2, 1].xaxis.set_tick_params(labelbottom=True)
+        axes[-2, 1].set_xlabel("batch size")
+    handles, labels = _setting_handles(look, present)
+    if len(refused):
+        handles.append(Line2D([], [], color="0.3", ls=":"))
+        labels.append("refused (singular), at its batch size")
+    _letters(axes)
+    _legend_below(fig, handles, labels)
+    _title(fig, title)
+    _finish(fig, -(-len(labels) // 2), 1 + len(title) // 62)
     return fig
 
 
+@themed
 def batch_mechanism(metrics: pd.DataFrame, diags: pd.DataFrame, cond: pd.DataFrame | None = None,
                     d_k: int | None = None, title: str = "", order=None):
     """The batch-size finding and its mechanism, 2 × 2: S and EM per setting against the
-    batch (95 % intervals), cond(Kᵀ C₀⁻¹ K + λμ I) from the keys alone, and ‖Δ‖ per setting;
-    d_k marked (past it Kᵀ C₀⁻¹ K has rank ≤ d_k < B, so μ = 0 is singular), refused solves
-    annotated."""
-    style = styles(metrics, order)
+    batch (95 % intervals); cond(Kᵀ C₀⁻¹ K + λμ I) from the keys alone; ‖Δ‖ per setting.
+    d_k and refused solves are marked by lines the legend names; all panels share x."""
+    look = palette(metrics, order)
     s = summarize(metrics, ["setting", "batch_size"])
     refused = refused_solves(diags)
     solved = diags[diags["error"].isna()] if "error" in diags else diags
     xs = sorted(set(metrics.batch_size.dropna()) | set(refused.batch_size.dropna()))
-    fig, axes = plt.subplots(2, 2, figsize=(COLUMN_WIDTH, 5.6))
+    present = [k for k in look if k in set(metrics.setting)]
+    fig, axes = _figure(2, 2, 3.9, sharex=True)
     for ax, metric in ((axes[0, 0], "S"), (axes[0, 1], "EM")):
-        _lines(ax, s, "batch_size", metric, style, xs)
+        lines(ax, s, "batch_size", metric, look, xs)
     ax = axes[1, 0]
+    mus = []
     if cond is not None and len(cond):
-        greys = ["0.1", "0.4", "0.65", "0.8"]                             # no method's colour: keys only
-        for (mu, g), colour in zip(cond.groupby("mu"), greys):
-            ax.plot(g["batch_size"], g["condition_number"], marker="s", ms=3.5, color=colour, label=f"μ = {mu:g}")
-    ax.axhline(SINGULAR_COND, color="black", lw=0.6, ls=":", label="refused above")
-    ax.set(yscale="log", ylabel="cond(Kᵀ C₀⁻¹ K + λμ I), keys only")
-    ax.legend(fontsize=6, title="EMMET ridge", title_fontsize=6)
+        c = cond.assign(ridge=cond["mu"].map(lambda m: f"μ = {m:g}"))
+        mus = list(dict.fromkeys(c.ridge))
+        greys = dict(zip(mus, ["0.1", "0.45", "0.7", "0.82"]))               # no method's colour: keys only
+        sns.lineplot(data=c, x="batch_size", y="condition_number", hue="ridge", palette=greys, marker="s",
+                     markersize=3, estimator=None, legend=False, ax=ax)
+    ax.axhline(SINGULAR_COND, color="black", lw=0.6, ls=(0, (1, 2)))
+    ax.set(yscale="log", ylabel="cond(KᵀC₀⁻¹K + λμI)")
     ax = axes[1, 1]
-    for setting, st in style.items():
-        g = solved[solved.setting == setting].groupby("batch_size")["update_norm"].median()
-        if len(g):
-            ax.plot(g.index, g.values, marker=st.marker, ls=st.linestyle, ms=3.5, color=st.colour, label=setting)
-    ax.set(yscale="log", ylabel="‖Δ‖ (median per batch size)")
+    norms = (solved.groupby(["setting", "batch_size"])["update_norm"].median().reset_index()
+             if "update_norm" in solved else pd.DataFrame(columns=["setting", "batch_size", "update_norm"]))
+    norms = norms[norms.setting.isin(present)]
+    if len(norms):
+        sns.lineplot(data=norms, x="batch_size", y="update_norm", hue="setting", style="setting", estimator=None,
+                     hue_order=present, style_order=present, palette=_colours(look),
+                     markers={k: look[k]["marker"] for k in present},
+                     dashes={k: _dash(look[k]["linestyle"]) for k in present}, legend=False, ax=ax)
+    ax.set(yscale="log", ylabel="‖Δ‖ (median)")
+    every_x = sorted(set(xs) | (set(cond.batch_size) if cond is not None and len(cond) else set()))
     for ax in axes.flat:
-        ax.set_xscale("log", base=2)
-        ax.yaxis.label.set_fontsize(8)
-        _mark_d_k(ax, d_k)
+        _log2_axis(ax)
+        if d_k:
+            ax.axvline(d_k, color="0.5", ls="--", lw=0.7)
         if ax is not axes[1, 0]:
-            _mark_refused(ax, refused, style)
+            _mark_refused(ax, refused, look)
+        ax.set_xlim(min(every_x) / 1.4, max(every_x) * 1.4)
     for ax in axes[1]:
-        ax.set_xlabel("batch size", fontsize=8)
-    axes[0, 0].legend(fontsize=6, loc="lower left")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+        ax.set_xlabel("batch size")
+    handles, labels = _setting_handles(look, present)
+    if mus:
+        greys = dict(zip(mus, ["0.1", "0.45", "0.7", "0.82"]))
+        handles += [Line2D([], [], color=greys[m], marker="s", markersize=3) for m in mus]
+        labels += [f"cond., EMMET ridge {m}" for m in mus]
+    handles.append(Line2D([], [], color="black", lw=0.6, ls=(0, (1, 2))))
+    labels.append("cond. above which a solve is refused")
+    if d_k:
+        handles.append(Line2D([], [], color="0.5", ls="--", lw=0.7))
+        labels.append(f"d_k = {d_k} (key width)")
+    if len(refused):
+        handles.append(Line2D([], [], color="0.3", ls=":"))
+        labels.append("refused (singular), at its batch size")
+    _letters(axes)
+    _legend_below(fig, handles, labels)
+    _title(fig, title)
+    _finish(fig, -(-len(labels) // 2), 1 + len(title) // 62)
     return fig
 
 
+@themed
 def sequential_lines(metrics: pd.DataFrame, trajectory: pd.DataFrame, title: str, order=None):
     """Lifelong editing against the number of edits, 4 × 2: retention (ES, EM of a fixed
-    sample of earlier edits), the batch just written (ES, PS, NS), with 95 % intervals;
-    perplexity on held-out text (the unedited model's dashed), ‖W_t − W_0‖ and each batch's ‖Δ‖."""
-    style = styles(metrics, order)
+    sample of earlier edits), the batch just written (ES, PS, NS), with 95 % intervals,
+    dodged; perplexity on held-out text (the unedited model's dashed), ‖W_t − W_0‖ and each
+    batch's ‖Δ‖."""
+    look = palette(metrics, order)
+    present = [k for k in look if k in set(metrics.setting)]
     panels = [("retention", "ES"), ("retention", "EM"), ("batch", "ES"), ("batch", "PS"), ("batch", "NS")]
-    fig, axes = plt.subplots(4, 2, figsize=(COLUMN_WIDTH, 10), sharex=True)
-    axes = axes.flat
+    fig, axes = _figure(4, 2, 5.6, sharex=True)
+    flat = axes.flat
     xs = sorted(metrics.n_edits.dropna().unique())
-    for ax, (scope, metric) in zip(axes, panels):
+    for ax, (scope, metric) in zip(flat, panels):
         s = summarize(metrics[(metrics.scope == scope) & (metrics.metric == metric)], ["setting", "n_edits"])
-        _lines(ax, s, "n_edits", metric, style, xs)
-        ax.set_title(f"{metric}, {'earlier edits kept' if scope == 'retention' else 'batch just written'}",
-                     fontsize=8)
-    traj = trajectory[trajectory.setting.isin(style)]
-    for ax, col, label in ((axes[5], "perplexity", "perplexity (held-out text)"),
-                           (axes[6], "weight_drift", "‖W_t − W_0‖"), (axes[7], "update_norm", "‖Δ‖ of each batch")):
-        if col not in traj:
+        lines(ax, s, "n_edits", metric, look, xs, log=False)
+        ax.set_title(f"{metric}, {'earlier edits' if scope == 'retention' else 'the batch just written'}")
+        ax.set_ylabel(metric)
+    traj = trajectory[trajectory.setting.isin(look)]
+    has_base = False
+    for ax, col, label in ((flat[5], "perplexity", "perplexity (held-out)"), (flat[6], "weight_drift", "‖W_t − W_0‖"),
+                           (flat[7], "update_norm", "‖Δ‖ of each batch")):
+        if col not in traj or traj[col].dropna().empty:
             ax.set_visible(False)
             continue
-        for setting, st in style.items():
-            g = traj[traj.setting == setting].dropna(subset=[col]).sort_values("n_edits")
-            ax.plot(g.n_edits, g[col], marker=st.marker, ls=st.linestyle, ms=3.5, color=st.colour, label=setting)
+        g = traj.dropna(subset=[col]).sort_values("n_edits")
+        g = g[g.setting.isin(present)]
+        sns.lineplot(data=g, x="n_edits", y=col, hue="setting", style="setting", estimator=None,
+                     hue_order=present, style_order=present, palette=_colours(look),
+                     markers={k: look[k]["marker"] for k in present},
+                     dashes={k: _dash(look[k]["linestyle"]) for k in present}, legend=False, ax=ax)
         if col == "perplexity":
             base = traj.loc[traj.n_edits == 0, "perplexity"].dropna()
             if len(base):
-                ax.axhline(base.iloc[0], color="grey", ls="--", lw=1, label="unedited")
-        ax.set_title(label, fontsize=8)
-        ax.set_ylim(bottom=0)
-    _mark_refused(axes[6], refused_solves(trajectory), style, x="n_edits")
-    for ax in (axes[6], axes[7]):
-        ax.set_xlabel("edits written", fontsize=8)
-    axes[0].legend(fontsize=6, loc="lower left")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+                ax.axhline(base.iloc[0], color="0.5", ls="--", lw=0.8)
+                has_base = True
+        ax.set(ylabel="", ylim=(0, None))
+        ax.set_title(label)
+    refused = refused_solves(trajectory)
+    _mark_refused(flat[6], refused, look, x="n_edits")
+    if len(xs):
+        span = max(xs) - min(xs) or 1
+        for ax in axes.flat:
+            ax.set_xlim(min(0, min(xs)) - 0.04 * span, max(xs) + 0.04 * span)
+    for ax in axes[-1]:
+        ax.set_xlabel("edits written")
+    handles, labels = _setting_handles(look, present)
+    if has_base:
+        handles.append(Line2D([], [], color="0.5", ls="--", lw=0.8))
+        labels.append("unedited model's perplexity")
+    if len(refused):
+        handles.append(Line2D([], [], color="0.3", ls=":"))
+        labels.append("refused (singular)")
+    _letters(axes)
+    _legend_below(fig, handles, labels)
+    _title(fig, title)
+    _finish(fig, -(-len(labels) // 2), 1 + len(title) // 62)
     return fig
 
 
@@ -283,79 +457,47 @@ def _row_label(r) -> str:
     return " · ".join([r.comparison, *where])
 
 
+@themed
 def differences(claims: pd.DataFrame, title: str):
-    """Each comparison's paired difference A − B in S (or ES) and EM, with its 95 % interval
-    and a zero line: a filled marker where the difference is resolved
-    (:func:`~editlib.evaluation.statistics.verdict`), a hollow one where it is not; a refused
-    solve is named at 0. Rows with one measurement (no interval) are left out. The panels
-    share their rows: a comparison sits at the same height in each."""
+    """Each comparison's paired difference A − B in S (or ES) and EM with its 95 % interval
+    and a zero line: filled where the difference is resolved
+    (:func:`~editlib.evaluation.statistics.verdict`), hollow where not; a refused solve is
+    a cross at 0. Rows with one measurement (no interval) are left out. The panels share
+    their rows: a comparison sits at the same height in each."""
     c = claims[claims.ci_low.notna() | (claims.verdict == "refused (singular)")]
     present = set(c.metric)
-    metrics = [m for m in ("S" if "S" in present else "ES", "EM") if m in present]   # claims.csv has every metric
+    metrics = [m for m in ("S" if "S" in present else "ES", "EM") if m in present]
     c = c[c.metric.isin(metrics)].assign(label=lambda d: [_row_label(r) for r in d.itertuples()])
     labels = list(dict.fromkeys(c.label))
     height = {label: len(labels) - 1 - i for i, label in enumerate(labels)}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(COLUMN_WIDTH, 1.2 + 0.3 * max(len(labels), 3)), squeeze=False,
-                             sharey=True)
+    c = c.assign(y=c.label.map(height),
+                 status=np.where(c.verdict.isin(["A > B", "A < B"]), "resolved: interval excludes 0, p < 0.05",
+                                 np.where(c.verdict == "refused (singular)", "refused (singular)",
+                                          "no difference resolved")))
+    fig, axes = _figure(1, len(metrics), 0.9 + 0.17 * max(len(labels), 3), sharey=True)
     for ax, metric in zip(axes[0], metrics):
         g = c[c.metric == metric]
-        y = g.label.map(height).to_numpy()
-        shown = g.ci_low.notna().to_numpy()
-        resolved = g.verdict.isin(["A > B", "A < B"]).to_numpy() & shown
-        d, lo, hi = g.difference[shown], g.ci_low[shown], g.ci_high[shown]
-        ax.errorbar(d, y[shown], xerr=[d - lo, hi - d], fmt="none", ecolor="black", elinewidth=0.9, capsize=2)
-        ax.scatter(g.difference[resolved], y[resolved], color="black", s=16, zorder=3,
-                   label="resolved: interval excludes 0, p < 0.05")
-        ax.scatter(g.difference[shown & ~resolved], y[shown & ~resolved], facecolors="white", edgecolors="black", s=16,
-                   zorder=3, label="no difference resolved")
-        for yy in y[(g.verdict == "refused (singular)").to_numpy()]:
-            ax.annotate("refused (singular)", (0, yy), fontsize=6, ha="left", va="center", color="0.3")
-        ax.axvline(0, color="grey", lw=0.8)
-        ax.set_title(f"Δ {metric} (A − B, ×100)", fontsize=8)
-    axes[0, 0].set_yticks(list(height.values()), list(height), fontsize=6)
+        shown = g[g.ci_low.notna()]
+        ax.errorbar(shown.difference, shown.y, xerr=[shown.difference - shown.ci_low, shown.ci_high - shown.difference],
+                    fmt="none", ecolor="black", elinewidth=0.7)
+        kinds = (("resolved: interval excludes 0, p < 0.05", dict(color="black", marker="o")),
+                 ("no difference resolved", dict(color="white", edgecolor="black", linewidth=0.7, marker="o")),
+                 ("refused (singular)", dict(color="black", marker="X")))
+        for status, kw in kinds:
+            at = g[g.status == status].assign(difference=lambda d: d.difference.fillna(0))
+            if len(at):
+                sns.scatterplot(data=at, x="difference", y="y", s=14, zorder=3, legend=False, ax=ax, **kw)
+        ax.axvline(0, color="0.5", lw=0.7)
+        ax.set(xlabel=f"Δ{metric} (×100)", ylabel="")
+    axes[0, 0].set_yticks(list(height.values()), list(height), fontsize=5.5)
     axes[0, 0].set_ylim(-0.7, len(labels) - 0.3)
-    handles, names = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, names, fontsize=6, loc="lower center", ncol=2, frameon=False)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    statuses = list(dict.fromkeys(c.status))
+    style = {"resolved: interval excludes 0, p < 0.05": dict(marker="o", color="black", ls=""),
+             "no difference resolved": dict(marker="o", markerfacecolor="white", color="black", ls=""),
+             "refused (singular)": dict(marker="X", color="black", ls="")}
+    handles = [Line2D([], [], **style[s]) for s in statuses]
+    _letters(axes)
+    _legend_below(fig, handles, statuses)
+    _title(fig, title)
+    _finish(fig, -(-len(statuses) // 2), 1 + len(title) // 62)
     return fig
-
-
-def _name(table: pd.DataFrame) -> str:
-    return f"{table['model'].iloc[0]}"
-
-
-def draw(notebook: str, tables: dict[str, pd.DataFrame], claims: pd.DataFrame | None = None) -> dict:
-    """A notebook's figures from its tables: ``tables`` maps "" (the per-case table) and the
-    side tables' suffixes ("_diagnostics", "_conditioning", "_trajectory") to frames.
-    Returns {file suffix: figure}."""
-    table = tables[""]
-    diags = tables.get("_diagnostics")
-    claims = notebook_claims(notebook, tables) if claims is None else claims
-    model, dataset, n = _name(table), table["dataset"].iloc[0], table["case_id"].nunique()
-    layers = diags["layers"].iloc[0] if diags is not None and "layers" in diags else ""
-    figs = {}
-    if notebook == "01_objectives":
-        figs["_scores"] = score_bars(table, f"{model}: single edits at layers {layers}, {n} {dataset} cases")
-        figs["_objective"] = objective_view(diags, f"{model}: the objective per single edit (layers {layers})",
-                                            order=list(dict.fromkeys(table.setting)))
-    elif notebook == "02_edit_distribution":
-        sets = " vs ".join(diags.groupby("mode", sort=False)["layers"].first()) if diags is not None else ""
-        figs["_scores"] = score_bars(table, f"{model}: one layer or spread ({sets}), {n} {dataset} cases")
-    elif notebook == "03_emmet_batch_size":
-        cond = tables.get("_conditioning")
-        d_k = int(cond["d_k"].iloc[0]) if cond is not None and "d_k" in cond else None
-        layer = int(diags["layer"].dropna().iloc[-1]) if diags is not None and "layer" in diags else ""
-        scored = table.groupby("batch_size").case_id.nunique().min()
-        figs["_mechanism"] = batch_mechanism(table, diags, cond, d_k, title=f"{model}: batch editing at layer {layer}, "
-                                             f"{dataset} facts, {scored} scored per batch size")
-        figs["_scores"] = batch_lines(table, f"{model}: every metric against the batch (layer {layer})", diags=diags)
-    elif notebook == "04_sequential_editing":
-        size = int(table["batch_size"].iloc[0])
-        figs["_curves"] = sequential_lines(table, tables["_trajectory"],
-                                           f"{model}: {int(table.n_edits.max()) // size} batches of {size} written "
-                                           f"one after another ({dataset} facts)")
-    if len(claims) and claims.ci_low.notna().any():
-        figs["_differences"] = differences(claims, f"{model}: paired differences A − B over the same cases "
-                                                   f"(95 % intervals)")
-    return figs

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..base import precision
 from ..base.cache import file_safe
-from ..engine.architectures import input_device, model_devices
+from ..engine.model.architectures import input_device, model_devices
 from .provenance import hardware, software
 
 

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
+import time
 import uuid
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from ..base.errors import EditlibError
-from .runs import Outcome, Task, is_done, run_task
+from .runs import ROOT, Outcome, Task, execute, is_done
 
 log = logging.getLogger(__name__)
 
@@ -157,3 +160,31 @@ def summary(outcomes: list[Outcome]) -> str:
         last = o.error.strip().splitlines()[-1] if o.error.strip() else ""
         lines.append(f"{o.status:8s} {o.task.name:45s} {o.seconds:7.0f} s  {o.where}  {last}".rstrip())
     return "\n".join(lines)
+
+
+def run_task(task: Task, out_dir: str, shared_marker: str | None, threads: int | None = None,
+             notebook_dir: str | None = None) -> Outcome:
+    """The worker side of a distributed run: never raises, so one failing notebook is
+    reported while the others go on. Writes into ``out_dir`` when this worker sees the
+    client's marker file there (a shared filesystem); otherwise runs in a temporary
+    folder and returns the files it wrote."""
+    import socket
+
+    if threads:                                   # each kernel its share of the cores (inherited env)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(threads)
+    shared = shared_marker is not None and Path(shared_marker).exists()
+    where = out_dir if shared else tempfile.mkdtemp(prefix=f"editlib-{task.name}-")
+    t0 = time.time()
+    outcome = Outcome(task, "done", where=f"{socket.gethostname()}:{where}")
+    try:
+        execute(task, Path(where), Path(notebook_dir) if notebook_dir else ROOT / "notebooks", progress=False)
+    except BaseException as e:  # noqa: BLE001 - reported per task, the run goes on
+        outcome.status = "failed"
+        outcome.error = f"{type(e).__name__}: {e}"[-4000:]
+    outcome.seconds = time.time() - t0
+    if not shared:
+        root = Path(where)
+        outcome.files = {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        shutil.rmtree(root, ignore_errors=True)
+    return outcome

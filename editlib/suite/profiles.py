@@ -16,64 +16,32 @@ parameters change, and ``-p NAME VALUE`` still overrides any of them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..base.errors import HyperparameterError
-
-# The z budget of notebook 03 (every setting alike): 3 templates, 10 steps. The paper's own
-# batch experiments reuse one z per fact across settings the same way.
-LIGHT_Z = {"context_template_lengths": [[10, 2]], "v_num_grad_steps": 10}
-PAPER_BATCHES = [1, 16, 64, 256, 512, 1024, 1536, 2048, 3072]
+from ..experiments.experiment import get_experiment
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Parameters per notebook ("01", "02", "03"; "*" for all) and per model (overriding
-    them for one model), and the folder under ``figures/`` its outputs go to."""
+    """A size for the whole suite: each experiment declares what it sets under this name
+    (:attr:`~editlib.experiments.experiment.Experiment.profiles`); ``out_subdir`` is the
+    folder under ``figures/`` its outputs go to."""
 
     name: str
     description: str
-    notebooks: dict = field(default_factory=dict)
-    models: dict = field(default_factory=dict)     # {model: {notebook: {parameter: value}}}
     out_subdir: str = ""
 
     def parameters(self, notebook: str, model: str) -> dict:
-        per_model = self.models.get(model, {})
-        return {"profile": self.name,
-                **self.notebooks.get("*", {}), **self.notebooks.get(notebook, {}),
-                **per_model.get("*", {}), **per_model.get(notebook, {})}
-
-
-def _batches_to(last: int) -> list[int]:
-    return [b for b in PAPER_BATCHES if b <= last]
+        """What this profile sets for ``notebook`` (key or name) on ``model``."""
+        return get_experiment(notebook).profile_parameters(self.name, model)
 
 
 PROFILES = {p.name: p for p in [
-    Profile("tiny", "CI: every cell runs, in seconds (2 cases, 4 z steps, small statistics)",
-            notebooks={"*": {"edit_overrides": {"v_num_grad_steps": 4, "mom2_n_tokens": 20_000}},
-                       "00": {"edit_overrides": {}},       # the quickstart at its real size: CI runs it as users do
-                       "01": {"n_cases": 2, "generation": False},
-                       "02": {"n_cases": 2},
-                       "03": {"n_cases": 2, "batch_sizes": [1, 2], "cond_batch_sizes": [1, 2, 4]},
-                       "04": {"batch_size": 2, "n_batches": 2, "scored": 2, "retention": 2, "ability_every": 1,
-                              "ppl_tokens": 256, "ge_cases": 1, "gen_tokens": 5,
-                              "edit_overrides": {"v_num_grad_steps": 4, "mom2_n_tokens": 20_000,
-                                                 "context_template_lengths": [[10, 1]]}}},
-            out_subdir="tiny"),
+    Profile("tiny", "CI: every cell runs, in seconds (2 cases, 4 z steps, small statistics)", out_subdir="tiny"),
     Profile("quick", "the notebooks' defaults: the offline fact set, 8 single edits, batches to 32, "
                      "24 sequential edits per setting"),
     Profile("paper", "the findings resolved: 200 single edits; batches past d_k, 64 scored per size",
-            notebooks={"*": {"dataset": "counterfact_simple", "split": "eval"},
-                       "01": {"n_cases": 200, "generation": 50, "gen_tokens": 40},
-                       "02": {"n_cases": 200, "methods": ["rome", "memit", "emmet"]},
-                       "03": {"n_cases": 3072, "batch_sizes": _batches_to(3072), "scored": 64,
-                              "edit_overrides": LIGHT_Z,
-                              "cond_batch_sizes": [1, 16, 64, 256, 512, 1024, 1536, 2048, 3072, 4096]},
-                       "04": {"batch_size": 100, "n_batches": 30, "scored": 32, "retention": 128, "ability_every": 5,
-                              "retention_every": 1, "ppl_tokens": 16384, "ge_cases": 32, "gen_tokens": 40,
-                              "edit_overrides": LIGHT_Z}},            # z in float32 on the GPU
-            # SmolLM2's d_k is 1536: batches to 2048 pass it and save a third of its z time
-            models={"smollm2-135m": {"03": {"n_cases": 2048, "batch_sizes": _batches_to(2048)}}},
             out_subdir="paper"),
 ]}
 

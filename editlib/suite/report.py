@@ -19,21 +19,13 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation.statistics import interval_table
-from ..experiments import plots
-from ..experiments.claims import ONE_MEASUREMENT, notebook_claims
+from ..experiments import experiments, plots
+from ..experiments.claims import ONE_MEASUREMENT
 from .runs import ROOT
 
-
-def _after_last_batch(table: pd.DataFrame) -> pd.DataFrame:
-    return table[table["n_edits"] == table["n_edits"].max()]
-
-
-# notebook -> (grouping, metrics, the rows a table shows)
-GROUPS = {"01_objectives": (["setting"], ("ES", "PS", "NS", "S", "EM", "NM", "GE"), None),
-          "02_edit_distribution": (["method", "mode"], ("ES", "PS", "NS", "S", "EM", "NM"), None),
-          "03_emmet_batch_size": (["setting", "batch_size"], ("S", "EM", "NS"), None),
-          "04_sequential_editing": (["setting", "scope"], ("ES", "PS", "NS", "EM", "NM"), _after_last_batch)}
-SIDE_TABLES = ("_diagnostics", "_conditioning", "_trajectory")
+# the experiments with a finding to report (the quickstart has none), and every side table's suffix
+REPORTED = [e for e in experiments() if e.claim_metrics]
+SIDE_TABLES = tuple(dict.fromkeys(s for e in experiments() for s in e.side_tables))
 FOLDERS = ("figures", "figures/paper")
 RENDERED = {"README.md": "summary", "docs/statistics.md": "all"}
 TABLES_PAGE = "docs/notebooks.md"                   # the per-notebook tables of each folder
@@ -77,33 +69,15 @@ def run_line(table: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
-def sequential_summary(table: pd.DataFrame, trajectory: pd.DataFrame) -> pd.DataFrame:
-    """Notebook 04 after its last batch, per setting: retention ES and EM (mean [95 %
-    interval]), perplexity (its ratio to the unedited model's), ‖W_t − W_0‖, and ‖ΔK_p‖² of
-    the last batch (how far it moved the keys of the edits before it)."""
-    last = _after_last_batch(table)
-    kept = interval_table(last[last.scope == "retention"], ["setting"], ("ES", "EM"))
-    end = trajectory.sort_values("n_edits").groupby("setting").last()
-    base = trajectory.loc[trajectory.n_edits == 0, "perplexity"].dropna()
-    ppl = end["perplexity"].map(lambda v: f"{v:.2f} ({v / base.iloc[0]:.3f}×)" if len(base) else f"{v:.2f}")
-    out = pd.DataFrame({"retention ES": kept["ES"], "retention EM": kept["EM"], "perplexity": ppl,
-                        "‖W_t − W_0‖": end["weight_drift"].map(lambda v: f"{v:.1f}")})
-    if "preserved_edits_cost" in end:
-        out["‖ΔK_p‖², last batch"] = end["preserved_edits_cost"].map(lambda v: f"{v:.3g}")
-    order = list(dict.fromkeys(table.setting))
-    return out.reindex([o for o in order if o in out.index]).rename_axis("setting")
-
-
 def notebook_tables(folder: Path) -> list[str]:
     out = []
-    for notebook, (by, metrics, select) in GROUPS.items():
-        for name, path in tables(folder, notebook):
+    for experiment in REPORTED:
+        for name, path in tables(folder, experiment.name):
             table = _read(path)
-            shown = select(table) if select else table
-            out.append(f"**{name}** ({run_line(table)})\n\n" + markdown(interval_table(shown, by, metrics)))
-            side = run_tables(path)
-            if "_trajectory" in side and "perplexity" in side["_trajectory"]:
-                out.append("after the last batch:\n\n" + markdown(sequential_summary(table, side["_trajectory"])))
+            shown = experiment.report_rows(table)
+            out.append(f"**{name}** ({run_line(table)})\n\n" + markdown(interval_table(
+                shown, list(experiment.report_by), experiment.report_metrics)))
+            out += [f"{title}:\n\n" + markdown(frame) for title, frame in experiment.report_extras(run_tables(path))]
             diags = path.with_name(name + "_diagnostics.csv")
             if diags.exists() and "error" in (d := pd.read_csv(diags)):
                 refused = d[d["error"].notna()][["setting", "batch_size", "error"]]
@@ -119,12 +93,12 @@ def regenerate(folder: Path, progress=print) -> pd.DataFrame:
     claims.csv; returns the claims."""
     folder = Path(folder)
     claims = []
-    for notebook in GROUPS:
-        for name, path in tables(folder, notebook):
+    for experiment in REPORTED:
+        for name, path in tables(folder, experiment.name):
             run = run_tables(path)
-            c = notebook_claims(notebook, run)
+            c = experiment.claims(run)
             claims.append(c)
-            for p in plots.save_all(plots.draw(notebook, run, c), folder, name):
+            for p in plots.save_all(experiment.figures(run, c), folder, name):
                 progress(f"wrote {p}")
     out = pd.concat(claims, ignore_index=True) if claims else pd.DataFrame()
     out.to_csv(folder / "claims.csv", index=False)
@@ -169,30 +143,11 @@ def claims_markdown(claims: pd.DataFrame) -> str:
 
 
 def summary(claims: pd.DataFrame) -> pd.DataFrame:
-    """The rows the README shows: S (and EM) of each finding's main comparisons; for the batch
-    finding, the batch where the difference first resolves, the largest batch each pair was
-    solved at and any refused solve; notebook 04's ES, perplexity and drift of AlphaEdit
-    against MEMIT, and the preserved-edits term's retention."""
-    c = claims
-    single = c.comparison.isin(["rome − memit", "emmet − memit", "rome − emmet", "rome_original − rome"])
-    keep = (
-        ((c.notebook == "01_objectives") & single & ((c.metric == "S") | ((c.metric == "EM")
-                                                                          & (c.comparison == "rome − memit"))))
-        | ((c.notebook == "02_edit_distribution") & c.metric.isin(["S", "EM"]))
-        | ((c.notebook == "04_sequential_editing") & (c.comparison == "AlphaEdit − MEMIT")
-           & ((c.scope == "model") | (c.metric == "ES")))
-        | ((c.notebook == "04_sequential_editing") & (c.comparison == "EMMET + preserved edits − EMMET (ridge μ)")
-           & (c.scope == "retention") & c.metric.isin(["ES", "EM"]))
-    )
-    out = [c[keep]]
-    batch = c[(c.notebook == "03_emmet_batch_size") & (c.metric == "S")]
-    for _, g in batch.groupby(["model", "profile", "comparison"], sort=False):
-        solved = g[g.verdict != "refused (singular)"]
-        picked = {solved.batch_size.max(), g.first_resolved_batch.iloc[0]}
-        out.append(g[g.batch_size.isin(picked) | (g.verdict == "refused (singular)")])
-    s = pd.concat(out)
-    order = {n: i for i, n in enumerate(["01_objectives", "02_edit_distribution", "03_emmet_batch_size",
-                                         "04_sequential_editing"])}
+    """The rows the README shows: each experiment's choice (:meth:`Experiment.summary`), in
+    the registry's order, then by profile and model."""
+    parts = [experiment.summary(claims[claims.notebook == experiment.name]) for experiment in REPORTED]
+    s = pd.concat([p for p in parts if len(p)]) if any(len(p) for p in parts) else claims.iloc[:0]
+    order = {e.name: i for i, e in enumerate(REPORTED)}
     return s.assign(_o=s.notebook.map(order)).sort_values(["_o", "profile", "model"], kind="stable").drop(columns="_o")
 
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from ..base.errors import EditlibError
-from ..engine.loading import check_model_name
+from ..engine.model.loading import check_model_name
 from .profiles import PROFILES, get_profile
 from .runs import NOTEBOOKS, ROOT, execute, plan
 

@@ -9,41 +9,43 @@ import ast
 import json
 import os
 import re
-import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..base.errors import HyperparameterError
+from ..experiments import experiments, get_experiment
 from ..experiments.records import slug
 from .profiles import get_profile
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = {"00": "00_quickstart", "01": "01_objectives", "02": "02_edit_distribution", "03": "03_emmet_batch_size",
-             "04": "04_sequential_editing"}
-ONCE_PER_SUITE = {"00_quickstart"}    # a demonstration: run on the first model of a suite only
+NOTEBOOKS = {e.key: e.name for e in experiments()}        # key -> notebook stem, from the registry
 PLACE_HOLDER = "out_dir"          # the one parameter that names where a run writes, not what it computes
 
 
 def notebook_parameters(notebook: str, model: str | None = None, profile: str | None = None) -> dict:
-    """The parameters a run of ``notebook`` ("04" or its file stem) gets: the names and
-    default values of its ``parameters`` cell, and with ``profile`` that profile's values
-    for ``model`` over them (what :func:`plan` passes to papermill, less ``out_dir``)."""
-    name = NOTEBOOKS.get(notebook, notebook)
+    """The parameters a run of ``notebook`` ("04" or its file stem) gets: its experiment's
+    declared defaults (what its ``parameters`` cell holds, :func:`parameters_cell`), and with
+    ``profile`` that profile's values for ``model`` over them (what :func:`plan` passes to
+    papermill, less ``out_dir``)."""
+    experiment = get_experiment(notebook)
+    if profile is None:
+        return dict(experiment.defaults)
+    return {**experiment.defaults, **get_profile(profile).parameters(experiment.key, model)}
+
+
+def parameters_cell(notebook: str) -> dict:
+    """The names and default values of a notebook file's ``parameters`` cell."""
+    name = get_experiment(notebook).name
     nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
     cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
     tree = ast.parse("".join(cell["source"]))
-    defaults = {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}
-    if profile is None:
-        return defaults
-    key = next((k for k, v in NOTEBOOKS.items() if v == name), notebook)
-    return {**defaults, **get_profile(profile).parameters(key, model)}
+    return {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}
 
 
 def plain(value):
     """Tuples as lists, recursively: papermill writes a tuple into the notebook as its
-    string, so ``-p settings_spec "[('MEMIT', 'memit', {})]"`` would arrive as strings."""
+    string, so ``-p settings "[('mine', 'memit', {'mom2_update_weight': 1e3})]"`` would arrive as strings."""
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     if isinstance(value, dict):
@@ -81,10 +83,10 @@ def plan(models, notebooks, profile: str = "quick", parameters: dict | None = No
     tasks = []
     for i, model in enumerate(models):
         for name in names:
-            if name in ONCE_PER_SUITE and i > 0:
+            experiment = get_experiment(name)
+            if experiment.once_per_suite and i > 0:
                 continue
-            key = next((k for k, v in NOTEBOOKS.items() if v == name), name)     # "03_emmet_batch_size" -> "03"
-            params = plain({"model": model, **prof.parameters(key, model), **given[name]})
+            params = plain({"model": model, **prof.parameters(name, model), **given[name]})
             check_parameters(name, params, known[name])
             tasks.append(Task(name, model, prof.name, params))
     return tasks
@@ -108,10 +110,10 @@ def _given_to(known: dict[str, dict], parameters: dict) -> dict[str, dict]:
 
 
 def notebook_name(key: str) -> str:
-    """The notebook a key ("03") or stem ("03_emmet_batch_size") names; an error listing
+    """The notebook a key ("NN") or stem ("NN_what") names; an error listing
     the notebooks there are otherwise."""
     name = NOTEBOOKS.get(str(key), str(key))
-    if not (ROOT / "notebooks" / f"{name}.ipynb").exists():
+    if name not in NOTEBOOKS.values() or not (ROOT / "notebooks" / f"{name}.ipynb").exists():
         raise HyperparameterError(f"no notebook {key!r}; choose from {', '.join(NOTEBOOKS)} or "
                                   f"{', '.join(NOTEBOOKS.values())}")
     return name
@@ -311,31 +313,3 @@ class Outcome:
     error: str = ""
     where: str = ""
     files: dict = field(default_factory=dict)
-
-
-def run_task(task: Task, out_dir: str, shared_marker: str | None, threads: int | None = None,
-             notebook_dir: str | None = None) -> Outcome:
-    """The worker side of a distributed run: never raises, so one failing notebook is
-    reported while the others go on. Writes into ``out_dir`` when this worker sees the
-    client's marker file there (a shared filesystem); otherwise runs in a temporary
-    folder and returns the files it wrote."""
-    import socket
-
-    if threads:                                   # each kernel its share of the cores (inherited env)
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = str(threads)
-    shared = shared_marker is not None and Path(shared_marker).exists()
-    where = out_dir if shared else tempfile.mkdtemp(prefix=f"editlib-{task.name}-")
-    t0 = time.time()
-    outcome = Outcome(task, "done", where=f"{socket.gethostname()}:{where}")
-    try:
-        execute(task, Path(where), Path(notebook_dir) if notebook_dir else ROOT / "notebooks", progress=False)
-    except BaseException as e:  # noqa: BLE001 - reported per task, the run goes on
-        outcome.status = "failed"
-        outcome.error = f"{type(e).__name__}: {e}"[-4000:]
-    outcome.seconds = time.time() - t0
-    if not shared:
-        root = Path(where)
-        outcome.files = {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-        shutil.rmtree(root, ignore_errors=True)
-    return outcome

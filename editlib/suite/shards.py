@@ -2,8 +2,9 @@
 on several machines), and put back together.
 
     python -m editlib.reproduce --profile paper --notebooks 04 --out figures/paper/04a \\
-        -p settings_spec "[('MEMIT', 'memit', {}), ('EMMET (ridge μ)', 'emmet', {})]"
-    python -m editlib.reproduce --profile paper --notebooks 04 --out figures/paper/04b -p settings_spec "[...]"
+        -p settings "['memit', 'emmet_ridge']"
+    python -m editlib.reproduce --profile paper --notebooks 04 --out figures/paper/04b \\
+        -p settings "['emmet_preserved', 'alphaedit']"
     python -m editlib.suite.shards figures/paper figures/paper/04a figures/paper/04b
 
 Each shard writes the notebook's tables for its settings; :func:`merge` concatenates the
@@ -20,9 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..experiments import plots
-from .report import GROUPS, SIDE_TABLES
-from .runs import NOTEBOOKS
+from ..experiments import experiment_of, plots
+from .report import SIDE_TABLES
 
 SAME = ("model", "dataset", "seed", "profile", "split", "batch_size")    # must agree across shards
 
@@ -55,10 +55,11 @@ def merge(out_dir, shards) -> list[Path]:
         tables[stem].to_csv(out_dir / f"{stem}.csv", index=False)
         written.append(out_dir / f"{stem}.csv")
     for stem in stems:                              # each notebook's figures, drawn from the merged tables
-        notebook = next((n for n in NOTEBOOKS.values() if stem.startswith(n + "_")), None)
+        experiment = experiment_of(stem)
         side = {k[len(stem):]: t for k, t in tables.items() if k.startswith(stem) and k[len(stem):] in SIDE_TABLES}
-        if notebook in GROUPS and not stem.endswith(SIDE_TABLES):
-            written += plots.save_all(plots.draw(notebook, {"": tables[stem], **side}), out_dir, stem)
+        if experiment is not None and experiment.claim_metrics and not stem.endswith(SIDE_TABLES):
+            run = {"": tables[stem], **side}
+            written += plots.save_all(experiment.figures(run, experiment.claims(run)), out_dir, stem)
     for s in shards:
         for nb in (s / "executed").glob("*.ipynb"):
             dst = out_dir / "executed" / f"{nb.stem}_{s.name}.ipynb"

@@ -1,9 +1,10 @@
 """Datasets: CounterFact / MultiCounterFact, zsRE, and an embedded offline fact set."""
 import warnings
 
-from .counterfact import load_counterfact, load_zsre, subset, validate_case
+from .counterfact import load_counterfact, subset, validate_case
 from .facts import embedded_counterfact
 from .splits import SPLITS, TUNE_SEED, TUNE_SIZE, excluded, split_cases, tuning_cases, tuning_subjects
+from .zsre import load_zsre
 
 __all__ = ["load_counterfact", "load_zsre", "subset", "validate_case", "embedded_counterfact", "load_cases",
            "split_cases", "tuning_cases", "SPLITS", "TUNE_SEED", "TUNE_SIZE"]

@@ -1,4 +1,4 @@
-"""CounterFact (Meng et al. 2022) and zsRE loaders.
+"""CounterFact (Meng et al. 2022), and how any dataset file is found (zsRE too: zsre.py).
 
 The published CounterFact format is primary::
 
@@ -192,27 +192,6 @@ def load_counterfact(name_or_path: str = "counterfact") -> list[dict]:
             raise DatasetError(f"{path}: record {i} is not an object")
         cases.append(validate_case(d if "requested_rewrite" in d else _from_simple(d, i), i))
     return cases
-
-
-def load_zsre(name_or_path: str = "zsre") -> list[dict]:
-    """zsRE in MEND's format, as records with CounterFact-style ``requested_rewrite`` plus
-    ``paraphrase_prompts`` (the rephrased question), ``loc_prompt`` and ``loc_answer``."""
-    path = find_file(name_or_path)
-    out = []
-    for i, d in enumerate(_read_records(path)):
-        for field in ("src", "subject", "alt", "rephrase", "loc", "loc_ans"):
-            if field not in d:
-                raise DatasetError(f"zsRE record {i}: missing field {field!r}")
-        answers = d.get("answers") or [d.get("pred", "")]
-        out.append({
-            "case_id": d.get("case_id", i),
-            "requested_rewrite": {"prompt": _template(d["src"], d["subject"], f"zsRE record {i}: field 'src'"),
-                                  "subject": d["subject"],
-                                  "target_new": {"str": d["alt"]}, "target_true": {"str": answers[0]}},
-            "paraphrase_prompts": [d["rephrase"]],
-            "loc_prompt": d["loc"].replace("nq question: ", "") + "?", "loc_answer": d["loc_ans"],
-        })
-    return out
 
 
 def subset(cases: list[dict], n: int | None = None, seed: int = 0, relations=None,

@@ -13,8 +13,8 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
 from ...base.seeding import seeded
-from ...engine.architectures import input_device, model_devices
-from ...engine.prompts import encode_left
+from ...engine.model.architectures import input_device, model_devices
+from ...engine.model.prompts import encode_left
 
 TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"
 

@@ -12,9 +12,9 @@ import math
 
 import torch
 
-from ...engine.architectures import input_device
-from ...engine.corpus import find_data_file, length_batches, model_samples, token_windows, wikitext_documents
-from ...engine.prompts import pad, pad_id
+from ...engine.model.architectures import input_device
+from ...engine.model.prompts import pad, pad_id
+from ...engine.statistics.corpus import find_data_file, length_batches, model_samples, token_windows, wikitext_documents
 
 WIKITEXT_TEST = "wikitext2_test.txt"
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...engine.architectures import get_architecture, input_device
-from ...engine.hooks import trace
-from ...engine.lm import head_logits
-from ...engine.prompts import pad, pad_id, target_ids, token_batches
+from ...engine.model.architectures import get_architecture, input_device
+from ...engine.model.hooks import trace
+from ...engine.model.lm import head_logits
+from ...engine.model.prompts import pad, pad_id, target_ids, token_batches
 
 
 def shared_sequences(rows: list[tuple[list[int], list[int]]]):

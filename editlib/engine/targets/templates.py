@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from ..base.cache import atomic_write_json, load_cached, stable_key
-from ..base.paths import cache_dir
-from ..base.seeding import seeded
-from .architectures import input_device, model_devices
-from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
+from ...base.cache import atomic_write_json, load_cached, stable_key
+from ...base.paths import cache_dir
+from ...base.seeding import seeded
+from ..model.architectures import input_device, model_devices
+from ..model.fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
 
 PREFIX_STARTS = ("The", "Therefore", "Because", "I", "You")
 

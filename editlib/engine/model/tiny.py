@@ -3,17 +3,15 @@
 ``tiny_model("gpt2")`` builds a 4-layer model from a config of that architecture, with a
 small byte-level BPE tokenizer trained on a built-in paragraph, so that every code path
 (GPT-2's transposed Conv1D, GPT-J's parallel block, Llama, Gemma-3's post-MLP norm) runs
-offline in well under a second. Seeded: the same call gives the same weights. They
-register themselves with the loader: ``load_model("tiny-llama")``.
+offline in well under a second. Seeded: the same call gives the same weights. The loader
+knows them by name (``load_model("tiny-llama")``) and imports this module on first use.
 """
 from __future__ import annotations
 
-from functools import partial
+from ...base.seeding import seeded
+from .loading import TINY, dispatch
 
-from ..base.seeding import seeded
-from .loading import dispatch, register_model
-
-TINY = ("gpt2", "gptj", "llama", "gemma3")
+__all__ = ["TINY", "tiny_model", "tiny_tokenizer", "tiny_config", "load"]
 
 _TEXT = (
     "The mother tongue of Danielle Darrieux is French. The capital of France is Paris. "
@@ -70,11 +68,8 @@ def tiny_model(model_type: str = "llama", seed: int = 0, device="cpu"):
     return model.to(device).eval(), tok
 
 
-def _load(model_type: str, dtype, placement: dict | None):
+def load(model_type: str, dtype, placement: dict | None):
+    """What :func:`~editlib.engine.model.loading.load_model` calls for ``tiny-<model_type>``."""
     model, tok = tiny_model(model_type)
     model = model.to(dtype)
     return (dispatch(model, **placement) if placement else model), tok
-
-
-for _type in TINY:
-    register_model(f"tiny-{_type}", partial(_load, _type))

@@ -28,49 +28,18 @@ from __future__ import annotations
 
 import copy
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
 
 import torch
 from tqdm.auto import tqdm
 
-from ..base import checks, precision
-from ..base.cache import atomic_save, check_cached_tensor, load_cached, stable_key
-from ..base.paths import cache_dir
-from .architectures import Architecture, as_w, input_device
-from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
-from .hooks import StopForward, add_at
-from .lm import head_logits
-from .prompts import FACT_TOKENS, encode, pad_id, target_ids
+from ...base import precision
+from ..model.architectures import Architecture, input_device
+from ..model.hooks import StopForward, add_at
+from ..model.lm import head_logits
+from ..model.prompts import pad_id
 from .requests import EditRequest, check_finite
-
-KL_PROMPT = "{} is a"
-MEMORY_BUDGETS = ("max_tokens", "group_tokens")     # settings that batch the work, not change z
-
-
-@dataclass
-class ZSettings:
-    v_num_grad_steps: int = 20
-    v_lr: float = 0.5
-    v_weight_decay: float = 0.5
-    clamp_norm_factor: float = 0.75
-    kl_factor: float = 0.0625
-    v_early_stop_loss: float = 0.05
-    fact_token: str = "subject_last"
-    max_tokens: int = 2048           # padded suffix tokens per forward/backward chunk (memory budget)
-    group_tokens: int = 16384        # prompt tokens optimised at once (memory budget, see values._groups)
-    compute_dtype: str | None = None  # "bfloat16", "tf32"...: the passes' matmuls (see editlib.base.precision)
-
-    def __post_init__(self):
-        checks.number("v_num_grad_steps", self.v_num_grad_steps, low=1, integer=True)
-        checks.number("v_lr", self.v_lr, low=0, strict=True)
-        checks.number("v_weight_decay", self.v_weight_decay, low=0)
-        checks.number("clamp_norm_factor", self.clamp_norm_factor, low=0, strict=True)
-        checks.number("kl_factor", self.kl_factor, low=0)
-        checks.number("v_early_stop_loss", self.v_early_stop_loss, low=0)
-        checks.choice("fact_token", self.fact_token, FACT_TOKENS)
-        checks.number("max_tokens", self.max_tokens, low=1, integer=True)
-        checks.number("group_tokens", self.group_tokens, low=1, integer=True)
-        checks.dtype_name("compute_dtype", self.compute_dtype)
+from .z_batches import plan_groups
+from .z_settings import ZSettings
 
 
 @contextmanager
@@ -196,67 +165,6 @@ def _site_width(model, arch: Architecture, layer: int) -> int:
     return w.shape[1 if arch.transposed else 0]
 
 
-def _prompts(tok, requests, templates, fact_token):
-    """Per fact: [("rewrite", Encoded, target ids) per template] + [("kl", Encoded, None)]."""
-    out = []
-    for r in requests:
-        tgt = target_ids(tok, r.target_new)
-        rw = [("rewrite", encode(tok, t, r.prompt, r.subject, fact_token, append=tgt[:-1]), tgt) for t in templates]
-        kl = ("kl", encode(tok, "{}", KL_PROMPT, r.subject, fact_token), None)
-        out.append(rw + [kl])
-    return out
-
-
-def _suffix_width(rows) -> int:
-    return max(len(e.ids) - e.fact_idx for _, e, _ in rows)
-
-
-def _chunks(facts, prompts, max_tokens, max_waste: float = 1.25):
-    """Group facts into batches: facts sorted by suffix width (what runs each step), a new
-    batch when the padded size would pass ``max_tokens`` or the width grow past
-    ``max_waste`` × the batch's narrowest (bounding padding), so no step pays for padding."""
-    group, rows, lo = [], 0, 0
-    for f in sorted(facts, key=lambda f: (_suffix_width(prompts[f]), f)):
-        w, n = _suffix_width(prompts[f]), len(prompts[f])
-        if group and (w * (rows + n) > max_tokens or w > max_waste * lo):
-            yield group
-            group, rows = [], 0
-        if not group:
-            lo = w
-        group.append(f)
-        rows += n
-    if group:
-        yield group
-
-
-def _prompt_tokens(rows) -> int:
-    return sum(len(e.ids) for _, e, _ in rows)
-
-
-def _groups(chunks: list[list[int]], prompts, group_tokens: int) -> list[list[list[int]]]:
-    """Consecutive chunks packed into groups of at most ``group_tokens`` prompt tokens (a
-    chunk over the budget forms a group alone). A group is optimised to completion and
-    freed before the next starts: its prefix KV caches, initial KL distributions and
-    activations are what z holds in memory, whatever the number of facts."""
-    groups, cur, used = [], [], 0
-    for ch in chunks:
-        n = sum(_prompt_tokens(prompts[f]) for f in ch)
-        if cur and used + n > group_tokens:
-            groups.append(cur)
-            cur, used = [], 0
-        cur.append(ch)
-        used += n
-    if cur:
-        groups.append(cur)
-    return groups
-
-
-def plan_groups(tok, requests: list[EditRequest], templates: list[str], s: ZSettings):
-    """(prompts per fact, groups of chunks of fact indices): how z will batch ``requests``."""
-    prompts = _prompts(tok, requests, templates, s.fact_token)
-    return prompts, _groups(list(_chunks(range(len(requests)), prompts, s.max_tokens)), prompts, s.group_tokens)
-
-
 def z_groups(model, tok, arch: Architecture, requests: list[EditRequest], layer: int,
              templates: list[str], s: ZSettings = ZSettings(), progress: bool = True):
     """Target values group by group: yields ``(indices, Z (n, d) float32, info)`` for each
@@ -288,48 +196,6 @@ def compute_z(model, tok, arch: Architecture, requests: list[EditRequest], layer
             for i, x in zip(idx, v):
                 info[k][i] = x
     return z, info
-
-
-def _is_z_blob(b, d_v: int, key: str) -> bool:
-    """A cached z: a finite float vector of the value site's width, written for this key."""
-    return check_cached_tensor(b, "z", (d_v,), key) and isinstance(b.get("info"), dict)
-
-
-def cached_z(model, tok, arch: Architecture, requests: list[EditRequest], layer: int, templates: list[str],
-             s: ZSettings, use_cache: bool = True, progress: bool = True) -> tuple[torch.Tensor, dict]:
-    """:func:`compute_z` with each fact's z cached on disk (``<cache>/z/<shape>/L<layer>-<key>.pt``),
-    keyed by the content of the weights and tokenizer, the value site, the settings that
-    change z, the templates and the request: single-edit experiments compute every fact's
-    z in one batch and then edit one fact at a time, and z on an edited model never mixes
-    with the unedited model's. Returns (Z (B, d_v) on the model's input device, per-fact
-    info with ``cached`` telling which came from disk)."""
-    settings = {f.name: getattr(s, f.name) for f in fields(ZSettings) if f.name not in MEMORY_BUDGETS}
-    paths = []
-    if use_cache:
-        model_key = dict(weights=weights_fingerprint(model), tokenizer=tokenizer_fingerprint(tok),
-                         site=arch.name(arch.value_site, layer), s=settings, t=templates)
-        root = cache_dir("z") / shape_slug(model)
-        paths = [root / f"L{layer}-{stable_key(**model_key, r=[r.prompt, r.subject, r.target_new])}.pt"
-                 for r in requests]
-    z: list[torch.Tensor | None] = [None] * len(requests)
-    per_fact: list[dict] = [{} for _ in requests]
-    d_v = as_w(model.get_submodule(arch.name("rewrite", layer)).weight, arch).shape[0]
-    for i, p in enumerate(paths):
-        blob = load_cached(p, check=lambda b, key=p.stem: _is_z_blob(b, d_v, key))
-        if blob is not None:
-            z[i], per_fact[i] = blob["z"], {**blob["info"], "cached": True}
-    todo = [i for i, v in enumerate(z) if v is None]
-    if todo:          # group by group, each cached as soon as it is done
-        for idx, z_new, z_info in z_groups(model, tok, arch, [requests[i] for i in todo], layer, templates, s,
-                                           progress=progress):
-            for j, i in enumerate(todo[k] for k in idx):
-                z[i] = z_new[j].cpu()
-                per_fact[i] = {k: v[j] for k, v in z_info.items()}
-                if use_cache:
-                    atomic_save({"z": z[i], "info": per_fact[i], "key": paths[i].stem}, paths[i])
-                per_fact[i]["cached"] = False
-    info = {k: [f.get(k) for f in per_fact] for k in per_fact[0]}
-    return torch.stack(z).to(input_device(model)), info
 
 
 def _optimise(model, tok, arch: Architecture, prompts, chunk_facts: list[list[int]], layer: int,

@@ -22,14 +22,14 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from ..base import precision
-from ..base.cache import atomic_save, check_cached_tensor, file_safe, load_cached, stable_key
-from ..base.paths import cache_dir
-from .architectures import Architecture, as_w, input_device
+from ...base import precision
+from ...base.cache import atomic_save, check_cached_tensor, file_safe, load_cached, stable_key
+from ...base.paths import cache_dir
+from ..model.architectures import Architecture, as_w, input_device
+from ..model.fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
+from ..model.hooks import StopForward, hooks
+from ..model.prompts import pad, pad_id
 from .corpus import Corpus, corpus_documents, length_batches, resolve_corpus, token_windows
-from .fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
-from .hooks import StopForward, hooks
-from .prompts import pad, pad_id
 
 DEFAULT_BATCH_TOKENS = {"cpu": 2048, "cuda": 16384}
 

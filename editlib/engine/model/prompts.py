@@ -37,10 +37,13 @@ def encode(tok, template: str, prompt: str, subject: str, fact_token: str = "sub
     return Encoded(list(ids) + list(append or []), fact_idx, len(ids))
 
 
+def target_text(target: str) -> str:
+    """Targets are scored and written with one leading space, as CounterFact does."""
+    return target if target.startswith(" ") else " " + target
+
+
 def target_ids(tok, target: str) -> list[int]:
     """Token ids of the target as appended to a prompt (leading space, no special tokens)."""
-    from .requests import target_text
-
     ids = tok(target_text(target), add_special_tokens=False)["input_ids"]
     if not ids:
         raise ValueError(f"target {target!r} encodes to no tokens")

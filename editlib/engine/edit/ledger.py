@@ -17,7 +17,7 @@ blocks: on exit the weights are exactly what they were on entry.
 
 Semantics of restoring (see ``Editor.restore`` and :func:`restore`):
 - an Editor restores its own edits; if another Editor has since edited the same weight
-  and not restored, it refuses (:class:`~editlib.errors.RestoreOrderError`) and changes
+  and not restored, it refuses (:class:`~editlib.base.errors.RestoreOrderError`) and changes
   nothing;
 - ``editlib.restore(model)`` puts back every original, whoever edited.
 """
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..base.errors import RestoreOrderError
+from ...base.errors import RestoreOrderError
 
 _ATTR = "_editlib_ledger"
 

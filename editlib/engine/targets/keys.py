@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from .architectures import Architecture, input_device
-from .hooks import trace
-from .prompts import encode, pad, pad_id, token_batches
+from ..model.architectures import Architecture, input_device
+from ..model.hooks import trace
+from ..model.prompts import encode, pad, pad_id, token_batches
 from .requests import EditRequest, check_finite
 
 

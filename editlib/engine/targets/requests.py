@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..base.errors import EditRequestError
+from ...base.errors import EditRequestError
 
 FIELDS = ("prompt", "subject", "target_new")
 
@@ -153,10 +153,4 @@ def check_finite(name: str, tensor) -> None:
         raise FloatingPointError(f"{name} holds {bad} NaN/inf value(s); refusing to edit")
 
 
-def target_text(target: str) -> str:
-    """Targets are scored and written with one leading space, as CounterFact does."""
-    return target if target.startswith(" ") else " " + target
-
-
-__all__ = ["EditRequest", "EditRequestError", "as_requests", "validate", "check_finite",
-           "target_text"]
+__all__ = ["EditRequest", "EditRequestError", "as_requests", "validate", "check_finite"]

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..base import checks
-from ..base.errors import HyperparameterError
-from .keys import KEY_AVERAGES
-from .values import ZSettings
+from ...base import checks
+from ...base.errors import HyperparameterError
+from ..targets.keys import KEY_AVERAGES
+from ..targets.z_settings import ZSettings
 
 
 @dataclass
 class EditHparams(ZSettings):
-    """Everything but the objective. Fields of :class:`~editlib.engine.values.ZSettings` (target
+    """Everything but the objective. Fields of :class:`~editlib.engine.targets.z_settings.ZSettings` (target
     values) plus where to edit and how to collect statistics."""
 
     layers: list[int] = field(default_factory=list)       # edit layers, ascending
     context_template_lengths: tuple = ((10, 5),)          # (tokens, count) of generated prefixes
     template_seed: int = 0                                # seed of the prefix sampling
-    mom2_dataset: str = "auto"                            # corpus for C0 (see editlib.engine.corpus)
+    mom2_dataset: str = "auto"                            # corpus for C0 (see editlib.engine.statistics.corpus)
     mom2_n_tokens: int = 50_000                           # tokens of that corpus
     mom2_seq_len: int = 128                               # window length when collecting C0
     mom2_dtype: str | None = None                         # autocast dtype for C0's forward passes

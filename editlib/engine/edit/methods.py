@@ -1,5 +1,5 @@
 """The registry of editing methods: one typed config per objective, and adapters from the
-pipeline's (keys, residuals, C0) to the solvers of :mod:`editlib.engine.solvers`."""
+pipeline's (keys, residuals, C0) to the solvers of :mod:`editlib.engine.algebra.solvers`."""
 from __future__ import annotations
 
 import warnings
@@ -8,9 +8,9 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
-from ..base import checks
-from ..base.errors import HyperparameterError
-from . import solvers
+from ...base import checks
+from ...base.errors import HyperparameterError, UnknownNameError, UnknownSettingError
+from ..algebra import solvers
 from .settings import EditHparams
 
 
@@ -147,21 +147,10 @@ def register_method(method: Method) -> None:
     METHODS[method.name] = method
 
 
-class UnknownNameError(HyperparameterError, KeyError):
-    """An unknown method or preset name."""
-
-    def __str__(self) -> str:
-        return self.args[0]
-
-
 def get_method(name: str) -> Method:
     if not isinstance(name, str) or name.lower() not in METHODS:
         raise UnknownNameError(f"unknown method {name!r}; known: {sorted(METHODS)}")
     return METHODS[name.lower()]
-
-
-class UnknownSettingError(HyperparameterError, TypeError):
-    """A keyword that is no setting of the pipeline or of the method."""
 
 
 def split_overrides(method: Method, overrides: dict):

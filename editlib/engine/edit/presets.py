@@ -1,20 +1,21 @@
-"""Presets: a model's published or measured settings (``editlib/presets/<name>.json``), and
-how an Editor's settings are resolved from a preset, a method's conventions and keywords."""
+"""Presets: a model's published or measured settings (``preset_files/<name>.json`` beside
+this module), and how an Editor's settings are resolved from a preset, a method's
+conventions and keywords."""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields, replace
 from importlib import resources
 
-from ..base.errors import HyperparameterError
-from .fingerprint import model_identity
-from .methods import Method, UnknownNameError, get_method, split_overrides
+from ...base.errors import HyperparameterError, UnknownNameError
+from ..model.fingerprint import model_identity
+from .methods import Method, get_method, split_overrides
 from .settings import EditHparams
 
 
 @dataclass
 class Preset:
-    """A model's published or measured settings (``editlib/presets/<name>.json``)."""
+    """A model's published or measured settings (``editlib/engine/edit/preset_files/<name>.json``)."""
 
     name: str
     model: str                                  # what load_model takes
@@ -27,7 +28,7 @@ class Preset:
     methods: dict                               # {method: {field: value}}
     source: str
 
-    def edit_hparams(self, layers: str | list[int] = "single", method: str | None = None,
+    def edit_hparams(self, layers: str | list[int] = "single", method: Method | str | None = None,
                      **overrides) -> EditHparams:
         """The pipeline's settings: the preset's, then (with ``method``) the method's
         conventions and the preset's section for it, then ``overrides``."""
@@ -37,13 +38,22 @@ class Preset:
             layers = self.layers_single if layers == "single" else self.layers_spread
         implied = {}
         if method is not None:
-            m = get_method(method)
+            m = _method(method)
             implied = {**m.conventions, **split_overrides(m, self.methods.get(m.name, {}))[0]}
         return replace(EditHparams(**{**self.hparams, **implied}), layers=list(layers), **overrides)
 
-    def method_config(self, method: str, **overrides):
-        m = get_method(method)
+    def method_config(self, method: Method | str, **overrides):
+        m = _method(method)
         return m.config_cls(**{**split_overrides(m, self.methods.get(m.name, {}))[1], **overrides})
+
+
+def _files():
+    """The folder of preset JSON files (package data of this package)."""
+    return resources.files(__package__).joinpath("preset_files")
+
+
+def _method(method: Method | str) -> Method:
+    return method if isinstance(method, Method) else get_method(method)
 
 
 def _validate_preset(d: dict, where: str) -> Preset:
@@ -66,7 +76,7 @@ def _validate_preset(d: dict, where: str) -> Preset:
 
 
 def available_presets() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("editlib.presets").iterdir() if p.name.endswith(".json"))
+    return sorted(p.name[:-5] for p in _files().iterdir() if p.name.endswith(".json"))
 
 
 def load_preset(name: str) -> Preset:
@@ -74,7 +84,7 @@ def load_preset(name: str) -> Preset:
     if not isinstance(name, str):
         raise UnknownNameError(f"a preset is named by a string, not {name!r}")
     for fname in available_presets():
-        d = json.loads(resources.files("editlib.presets").joinpath(fname + ".json").read_text())
+        d = json.loads(_files().joinpath(fname + ".json").read_text())
         if name.lower() in [a.lower() for a in [d.get("name"), d.get("model"), *d.get("aliases", [])]]:
             return _validate_preset(d, fname)
     raise UnknownNameError(f"no preset for {name!r}; available: {available_presets()}")
@@ -83,7 +93,7 @@ def load_preset(name: str) -> Preset:
 def preset_for_identity(identity: str) -> Preset | None:
     """The preset whose model has this shape and vocabulary, if any."""
     for fname in available_presets():
-        d = json.loads(resources.files("editlib.presets").joinpath(fname + ".json").read_text())
+        d = json.loads(_files().joinpath(fname + ".json").read_text())
         if d.get("identity") == identity:
             return _validate_preset(d, fname)
     return None
@@ -110,8 +120,8 @@ def resolve_settings(preset: Preset | None, method: Method, layers, overrides: d
     list, or "single"/"spread" for the preset's."""
     hp_over, cfg_over = split_overrides(method, overrides)
     if preset is not None:
-        return (preset.edit_hparams(layers, method=method.name, **hp_over),
-                preset.method_config(method.name, **cfg_over))
+        return (preset.edit_hparams(layers, method=method, **hp_over),
+                preset.method_config(method, **cfg_over))
     if isinstance(layers, str):
         raise ValueError(f"no preset for this model, so layers={layers!r} means nothing: "
                          "pass a list of layer indices")

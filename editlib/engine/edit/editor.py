@@ -5,7 +5,7 @@
         ...evaluate the edited model...
 
 Every input is checked before templates, C0 or z are computed; ``apply()`` is
-all-or-nothing; the original weights are kept per model (see :mod:`editlib.engine.ledger`).
+all-or-nothing; the original weights are kept per model (see :mod:`editlib.engine.edit.ledger`).
 """
 from __future__ import annotations
 
@@ -18,22 +18,23 @@ from dataclasses import asdict, dataclass, field, replace
 import pandas as pd
 import torch
 
-from ..base import precision
-from ..base.errors import EditRequestError, HyperparameterError
-from .architectures import as_w, check_layers, check_resident, context_length, get_architecture, input_device
-from .corpus import resolve_corpus
-from .covariance import second_moments
-from .distribute import distribute
-from .keys import compute_keys, site_values, template_keys, template_mean
+from ...base import precision
+from ...base.errors import EditRequestError, HyperparameterError
+from ..algebra.distribute import distribute
+from ..algebra.preserved import PreservedKeys
+from ..model.architectures import as_w, check_layers, check_resident, context_length, get_architecture, input_device
+from ..model.loading import check_vocabulary
+from ..model.prompts import encode, target_ids
+from ..statistics.corpus import resolve_corpus
+from ..statistics.covariance import second_moments
+from ..targets.keys import compute_keys, site_values, template_keys, template_mean
+from ..targets.requests import EditRequest, as_requests, check_finite
+from ..targets.templates import context_templates
+from ..targets.z_cache import cached_z
+from ..targets.z_settings import KL_PROMPT
 from .ledger import ledger
-from .loading import check_vocabulary
 from .methods import get_method
-from .preserved import PreservedKeys
 from .presets import preset_for_model, resolve_settings
-from .prompts import encode, target_ids
-from .requests import EditRequest, as_requests, check_finite
-from .templates import context_templates
-from .values import KL_PROMPT, cached_z
 
 
 @dataclass
@@ -58,7 +59,7 @@ class Editor:
 
     ``preset``: a preset name (see ``editlib.available_presets()``); by default the preset
     named like the loaded model, if any. ``layers``: a list, or "single"/"spread" to take
-    the preset's. Any :class:`~editlib.engine.settings.EditHparams` or method-config field can be
+    the preset's. Any :class:`~editlib.engine.edit.settings.EditHparams` or method-config field can be
     overridden by keyword.
     """
 
@@ -119,7 +120,7 @@ class Editor:
 
     def check_requests(self, requests) -> list[EditRequest]:
         """Validate requests against this model and tokenizer, before anything expensive:
-        the request fields (see :func:`~editlib.engine.requests.as_requests`), that the subject
+        the request fields (see :func:`~editlib.engine.targets.requests.as_requests`), that the subject
         can be found among the prompt's tokens, that the target encodes to tokens, and
         that the longest prompt the z optimisation builds fits the model's context."""
         requests = as_requests(requests)
@@ -166,7 +167,7 @@ class Editor:
 
     def targets(self, requests, layer: int | None = None) -> tuple[torch.Tensor, dict]:
         """Target values Z (B, d_v) at ``layer`` (default: the last edit layer), computed for
-        all facts at once and cached on disk per fact (:func:`~editlib.engine.values.cached_z`)."""
+        all facts at once and cached on disk per fact (:func:`~editlib.engine.targets.z_cache.cached_z`)."""
         layer = self.hparams.layers[-1] if layer is None else check_layers(self.model, [layer])[0]
         return self._targets(self.check_requests(requests), layer)
 
@@ -216,7 +217,7 @@ class Editor:
     def restore(self) -> list[str]:
         """Undo this Editor's live edits, bit for bit: each weight it wrote goes back to
         what it was before its first (still live) edit. Refuses with a
-        :class:`~editlib.errors.RestoreOrderError`, changing nothing, when another Editor
+        :class:`~editlib.base.errors.RestoreOrderError`, changing nothing, when another Editor
         has since edited one of those weights and not restored (restore that one first,
         or use ``editlib.restore(model)`` to put back every original). Returns the names
         of the weights restored."""
@@ -243,7 +244,7 @@ class Editor:
 
 
 class _EditPass:
-    """One :meth:`Editor.apply`: the steps :func:`~editlib.engine.distribute.distribute`
+    """One :meth:`Editor.apply`: the steps :func:`~editlib.engine.algebra.distribute.distribute`
     calls, layer by layer, and what they share (Δ per weight, the keys written per layer,
     the plain-prompt keys of methods that take them)."""
 

@@ -45,7 +45,7 @@ def _block_index(name: str, block_template: str) -> int | None:
 
 def weights_fingerprint(model: nn.Module, upto_layer: int | None = None, arch=None) -> str:
     """A hash of the model's parameters and buffers. With ``upto_layer`` (and the
-    model's :class:`~editlib.engine.architectures.Architecture`), blocks above that layer are left
+    model's :class:`~editlib.engine.model.architectures.Architecture`), blocks above that layer are left
     out: what a computation that stops at ``upto_layer`` reads (embeddings, blocks
     0..upto_layer, and the few tensors outside the blocks)."""
     h = hashlib.sha256()

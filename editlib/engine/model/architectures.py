@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..base.errors import HyperparameterError, UnknownArchitectureError
+from ...base.errors import HyperparameterError, UnknownArchitectureError
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The keys an Editor has written and that are still in the model: what sequential
 objectives preserve, K_p K_pᵀ per layer (EMMET's ``preserve_edits``, AlphaEdit's K_p).
 
-Each ``apply()`` is one record: its ledger entries (:mod:`editlib.engine.ledger`), its number of
+Each ``apply()`` is one record: its ledger entries (:mod:`editlib.engine.edit.ledger`), its number of
 facts and its keys per layer. A record holds only while its ledger entries do: an outside
 ``editlib.restore(model)``, or another Editor's ``edited()`` block that rolls back over
 it, undoes the edit, and the next :meth:`PreservedKeys.sync` forgets the record, so an

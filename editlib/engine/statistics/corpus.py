@@ -23,12 +23,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..base.cache import atomic_write_json, load_cached, stable_key
-from ..base.errors import HyperparameterError
-from ..base.paths import cache_dir, data_dirs
-from ..base.seeding import seeded
-from .architectures import input_device, model_devices
-from .prompts import encode_left
+from ...base.cache import atomic_write_json, load_cached, stable_key
+from ...base.errors import HyperparameterError
+from ...base.paths import cache_dir, data_dirs
+from ...base.seeding import seeded
+from ..model.architectures import input_device, model_devices
+from ..model.prompts import encode_left
 
 WIKITEXT_FILE = "wikitext2_valid.txt"
 
@@ -67,7 +67,7 @@ SAMPLE_LENGTH = 128
 
 
 def _samples_identity(model, tok, n_tokens: int, seed: int, length: int = SAMPLE_LENGTH) -> dict:
-    from .fingerprint import tokenizer_fingerprint, weights_fingerprint
+    from ..model.fingerprint import tokenizer_fingerprint, weights_fingerprint
 
     return {"source": "model-samples", "weights": weights_fingerprint(model), "tokenizer": tokenizer_fingerprint(tok),
             "n_docs": -(-n_tokens // length), "length": length, "seed": seed, "top_k": 40,
@@ -110,8 +110,8 @@ class Corpus:
 
 def resolve_corpus(source: str, model=None, tok=None, seed: int = 0, n_tokens: int = 20_000) -> Corpus:
     """Resolve ``source`` ("auto" included) and identify it by content; raises a
-    :class:`~editlib.errors.HyperparameterError` naming the problem when it cannot be used."""
-    from .fingerprint import file_sha256
+    :class:`~editlib.base.errors.HyperparameterError` naming the problem when it cannot be used."""
+    from ..model.fingerprint import file_sha256
 
     if not isinstance(source, str) or not source:
         raise HyperparameterError(f"mom2_dataset must be a corpus name or path, not {source!r}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ..base.errors import SingularSystemError
+from ...base.errors import SingularSystemError
 
 # Above this condition number a system is treated as singular: its solution would be
 # dominated by round-off (float64 keeps ~16 digits).
