@@ -1,5 +1,6 @@
 # One command each: `make test` (set up + tests), `make figures` (set up + the notebook suite,
-# quick profile, figures/), `make figures-paper` (the paper profile, figures/paper/; a GPU's job).
+# quick profile, figures/), `make figures-paper` (the paper profile,
+# figures/paper/; hours on a CPU: a stopped run, started again, goes on from its last finished unit).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -45,7 +46,7 @@ figures: install
 	$(BIN)/python -m editlib.reproduce --profile quick
 
 figures-paper: install
-	$(BIN)/python -m editlib.reproduce --profile paper
+	$(BIN)/python -m editlib.reproduce --profile paper --resume
 
 # figures, claims.csv and the claims tables of README.md and docs/statistics.md, from the committed
 # per-case tables of figures/ and figures/paper/ (no edit is run)

@@ -45,6 +45,16 @@ def atomic_save(obj, path: Path) -> None:
     _atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
+def atomic_pickle(obj, path: Path) -> None:
+    """Pickle ``obj`` to ``path`` atomically (a run's finished unit, not a cache entry)."""
+    import pickle
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            pickle.dump(obj, f)
+    _atomic_write(path, write)
+
+
 def atomic_write_json(obj, path: Path) -> None:
     """Write a JSON cache entry atomically."""
     _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj)))

@@ -60,12 +60,14 @@ class BatchSize(Experiment):
         from ..evaluation.data import load_cases
 
         p = ctx.params
+        ctx.journal.expect(["conditioning"])
         metrics, diags = batch_edits(ctx.lm, ctx.tok, ctx.cases, settings, p["batch_sizes"], **ctx.run_args,
-                                     scored=p["scored"])
+                                     scored=p["scored"], journal=ctx.journal)
         layer = int(diags["layer"].dropna().iloc[-1])
         cond_cases = load_cases(p["dataset"], n=max(p["cond_batch_sizes"]), seed=p["seed"], split=p["split"])
-        cond = key_conditioning(ctx.lm, ctx.tok, cond_cases, layer, p["cond_batch_sizes"], p["cond_mus"],
-                                model_name=p["model"], overrides=p["edit_overrides"])
+        cond = ctx.journal.run("conditioning", lambda: key_conditioning(
+            ctx.lm, ctx.tok, cond_cases, layer, p["cond_batch_sizes"], p["cond_mus"], model_name=p["model"],
+            overrides=p["edit_overrides"]))
         return {"": metrics, "_diagnostics": diags, "_conditioning": cond}
 
     def pair_claims(self, tables, a, b):

@@ -42,7 +42,7 @@ class Distribution(Experiment):
     def compute(self, ctx, settings):
         p = ctx.params
         metrics, diags = batch_edits(ctx.lm, ctx.tok, ctx.cases, settings, (1,), **ctx.run_args,
-                                     generation=p["generation"], gen_tokens=p["gen_tokens"])
+                                     generation=p["generation"], gen_tokens=p["gen_tokens"], journal=ctx.journal)
         return {"": metrics, "_diagnostics": diags}
 
     def figures(self, tables, claims, settings=None):

@@ -16,6 +16,7 @@ from ..engine.edit.editor import Editor
 from ..engine.targets.keys import compute_keys
 from ..engine.targets.requests import EditRequest
 from ..evaluation.evaluate import evaluate
+from .journal import NoJournal
 
 
 @dataclass
@@ -98,42 +99,58 @@ def _ge_count(generation: bool | int, start: int, k: int) -> bool | int:
 
 def batch_edits(model, tok, cases, settings: list[Setting], batch_sizes=(1,), model_name: str = "",
                 dataset: str = "", seed: int = 0, generation: bool | int = False, gen_tokens: int = 40,
-                preset: str | None = None, scored: int | None = None):
+                preset: str | None = None, scored: int | None = None, journal=None):
     """Edit the cases in consecutive batches of each size (batch size 1 = single edits),
     restoring the model after each batch, and score each batch's cases on the edited
     model. With ``scored``, each batch size edits only as many batches as it takes to
     score that many facts, and scores the first facts of each (a large batch is still
     written whole; scoring is what a sample saves). ``generation``: GE on every scored case
-    (True) or on the first n cases of ``cases`` (a number: sampling is the slow part). Every fact's z is computed
-    once, in
-    one batch, and reused across settings that share a layer and across batch sizes
-    (disk cache). Returns (metrics, diagnostics)."""
+    (True) or on the first n cases of ``cases`` (a number: sampling is the slow part). Every
+    fact's z is computed once, in one batch, and reused across settings that share a layer
+    and across batch sizes (disk cache). ``journal``
+    (:class:`~editlib.experiments.journal.Journal`): each setting × batch is a unit, read back
+    when a stopped run finished it. Returns (metrics, diagnostics)."""
+    journal = journal or NoJournal()
     metrics, diags = [], []
     reqs = _requests(cases)
     plans = {b: edit_plan(len(cases), b, scored) for b in batch_sizes}
-    needed = sorted({i for b, plan in plans.items() for start, _ in plan for i in range(start, start + b)})
     bar = tqdm(total=sum(map(len, plans.values())) * len(settings), desc="edits", unit="batch")
+    every = {s.key: {f"{s.key} · B{b} · {start}": (b, start, k) for b, plan in plans.items() for start, k in plan}
+             for s in settings}
+    journal.expect([u for units in every.values() for u in units])
     for s in settings:
-        editor = s.editor(model, tok, preset)
-        editor.progress = True                          # statistics and z take minutes: show them
-        editor.targets([reqs[i] for i in needed])       # all z in one batched optimisation
-        editor.progress = False                         # the edits themselves: counted by `bar`
-        params = _params(model_name, editor, s, seed, dataset)
-        for b, plan in plans.items():
-            for start, k in plan:
-                bar.update(1)
-                ids = [c["case_id"] for c in cases[start:start + b]]
-                try:
-                    with editor.edited(reqs[start:start + b]) as result:
-                        m = evaluate(model, tok, cases[start:start + k], generation=_ge_count(generation, start, k),
-                                     gen_tokens=gen_tokens, seed=seed, params={**params, "batch_size": b})
-                except SingularSystemError as e:       # e.g. EMMET with μ = 0 at a large batch
-                    diags.append({**params, "batch_size": b, "error": str(e), "case_ids": str(ids)})
-                    continue
+        units = every[s.key]
+        left = [u for u, (b, start, _) in units.items() if not journal.done(u)]
+        editor = params = None                          # needed only for the units left to do
+        if left:
+            editor = s.editor(model, tok, preset)
+            editor.progress = True                      # statistics and z take minutes: show them
+            needed = sorted({i for u in left for i in range(units[u][1], units[u][1] + units[u][0])})
+            editor.targets([reqs[i] for i in needed])   # all z in one batched optimisation
+            editor.progress = False                     # the edits themselves: counted by `bar`
+            params = _params(model_name, editor, s, seed, dataset)
+        for unit, (b, start, k) in units.items():
+            bar.update(1)
+            m, d = journal.run(unit, lambda b=b, start=start, k=k, editor=editor, params=params: _batch_unit(
+                editor, params, model, tok, cases, reqs, b, start, k, generation, gen_tokens, seed))
+            if m is not None:
                 metrics.append(m)
-                diags += _diag_rows(result, params, ids, b)
+            diags += d
     bar.close()
     return pd.concat(metrics, ignore_index=True), pd.DataFrame(diags)
+
+
+def _batch_unit(editor, params, model, tok, cases, reqs, b, start, k, generation, gen_tokens, seed):
+    """One batch written, its first ``k`` facts scored, the weights restored: (metrics or
+    None, diagnostics rows); a refused solve is a diagnostics row with its error."""
+    ids = [c["case_id"] for c in cases[start:start + b]]
+    try:
+        with editor.edited(reqs[start:start + b]) as result:
+            m = evaluate(model, tok, cases[start:start + k], generation=_ge_count(generation, start, k),
+                         gen_tokens=gen_tokens, seed=seed, params={**params, "batch_size": b})
+    except SingularSystemError as e:       # e.g. EMMET with μ = 0 at a large batch
+        return None, [{**params, "batch_size": b, "error": str(e), "case_ids": str(ids)}]
+    return m, _diag_rows(result, params, ids, b)
 
 
 def key_conditioning(model, tok, cases, layer: int, batch_sizes, mus=(0.0,), model_name: str = "",
@@ -184,7 +201,8 @@ def _general_ability(model, tok, windows, ge_cases, gen_tokens: int, seed: int) 
 def sequential_edits(model, tok, cases, settings: list[Setting], batch_size: int, n_batches: int,
                      model_name: str = "", dataset: str = "", seed: int = 0, retention: int = 64,
                      ability_every: int = 5, ppl_tokens: int = 8192, ge_cases: int = 0, gen_tokens: int = 40,
-                     scored: int | None = None, preset: str | None = None, retention_every: int = 1):
+                     scored: int | None = None, preset: str | None = None, retention_every: int = 1,
+                     journal=None):
     """Lifelong editing: per setting, write ``n_batches`` batches of ``batch_size`` cases one
     after another into the same model (z, keys and the solve of each batch on the model as
     edited so far), and after each batch score
@@ -200,7 +218,9 @@ def sequential_edits(model, tok, cases, settings: list[Setting], batch_size: int
     (0: skip) and ‖W_t − W_0‖. The model is restored bit for bit after each setting. A
     setting whose solve is refused (singular) stops there, with the error recorded.
     Returns (metrics, trajectory): long-format scores, and one row per batch with the
-    solver's diagnostics, the ability measures and the weight drift."""
+    solver's diagnostics, the ability measures and the weight drift. ``journal``: the unedited
+    measures and each setting's whole sequence are units, read back when a stopped run
+    finished them (a sequence stopped part-way starts again from its first batch)."""
     from ..evaluation.metrics.perplexity import heldout_windows
 
     for name, every in (("retention_every", retention_every), ("ability_every", ability_every)):
@@ -215,45 +235,62 @@ def sequential_edits(model, tok, cases, settings: list[Setting], batch_size: int
     windows, text = heldout_windows(tok, model, n_tokens=ppl_tokens, seed=seed)      # from the unedited model
     gen = cases[:ge_cases]
     base = {"model": model_name, "dataset": dataset, "seed": seed, "batch_size": batch_size}
-    before = {**base, "setting": "unedited", "n_edits": 0, "heldout": text,
-              **_general_ability(model, tok, windows, gen, gen_tokens, seed)}
+    journal = journal or NoJournal()
+    journal.expect(["unedited"] + [s.key for s in settings])
+    before = journal.run("unedited", lambda: {**base, "setting": "unedited", "n_edits": 0, "heldout": text,
+                                               **_general_ability(model, tok, windows, gen, gen_tokens, seed)})
     metrics, trajectory = [], []
     bar = tqdm(total=n_batches * len(settings), desc="sequential edits", unit="batch")
     for s in settings:
-        editor = s.editor(model, tok, preset)
-        editor.covariances()                               # C0 of the unedited model, before any edit
-        params = {**_params(model_name, editor, s, seed, dataset), "batch_size": batch_size}
-        originals = {editor.arch.name("rewrite", l): model.get_submodule(editor.arch.name("rewrite", l))
-                     .weight.detach().double().cpu().clone() for l in editor.hparams.layers}
-        trajectory.append({**before, "setting": s.label, "weight_drift": 0.0})
-        try:
-            for t in range(n_batches):
-                lo, hi = t * batch_size, (t + 1) * batch_size
-                row = {**base, "setting": s.label, "method": s.method, "n_edits": hi}
-                try:
-                    result = editor.apply(reqs[lo:hi])
-                except SingularSystemError as e:
-                    trajectory.append({**row, "error": str(e)})
-                    bar.update(n_batches - t)
-                    break
-                bar.update(1)
-                metrics.append(evaluate(model, tok, cases[lo:lo + (scored or batch_size)],
-                                        params={**params, "n_edits": hi, "scope": "batch"}))
-                written = [cases[i] for i in sample if i < hi]
-                if written and ((t + 1) % retention_every == 0 or t == n_batches - 1):
-                    scope = {**params, "n_edits": hi, "scope": "retention"}
-                    metrics.append(evaluate(model, tok, written, params=scope))
-                d = result.diagnostics[-1]
-                row.update({k: d.get(k) for k in ("preservation_cost", "preserved_edits_cost", "relative_residual",
-                                                  "update_norm", "condition_number", "projection_rank")})
-                row["weight_drift"] = _weight_drift(model, editor, originals)
-                if (t + 1) % ability_every == 0 or t == n_batches - 1:
-                    row.update(heldout=text, **_general_ability(model, tok, windows, gen, gen_tokens, seed))
-                trajectory.append(row)
-        finally:
-            editor.restore()
+        done = journal.done(s.key)
+        m, rows = journal.run(s.key, lambda s=s: _sequence(
+            model, tok, cases, reqs, s, preset, before, base, batch_size, n_batches, sample, scored,
+            retention_every, ability_every, windows, text, gen, gen_tokens, seed, model_name, dataset, bar))
+        if done:
+            bar.update(n_batches)
+        metrics += m
+        trajectory += rows
     bar.close()
     return pd.concat(metrics, ignore_index=True), pd.DataFrame(trajectory)
+
+
+def _sequence(model, tok, cases, reqs, s: Setting, preset, before, base, batch_size, n_batches, sample, scored,
+              retention_every, ability_every, windows, text, gen, gen_tokens, seed, model_name, dataset, bar):
+    """One setting's sequence, the model restored after it: (metrics frames, trajectory rows)."""
+    metrics, trajectory = [], []
+    editor = s.editor(model, tok, preset)
+    editor.covariances()                               # C0 of the unedited model, before any edit
+    params = {**_params(model_name, editor, s, seed, dataset), "batch_size": batch_size}
+    originals = {editor.arch.name("rewrite", l): model.get_submodule(editor.arch.name("rewrite", l))
+                 .weight.detach().double().cpu().clone() for l in editor.hparams.layers}
+    trajectory.append({**before, "setting": s.label, "weight_drift": 0.0})
+    try:
+        for t in range(n_batches):
+            lo, hi = t * batch_size, (t + 1) * batch_size
+            row = {**base, "setting": s.label, "method": s.method, "n_edits": hi}
+            try:
+                result = editor.apply(reqs[lo:hi])
+            except SingularSystemError as e:
+                trajectory.append({**row, "error": str(e)})
+                bar.update(n_batches - t)
+                break
+            bar.update(1)
+            metrics.append(evaluate(model, tok, cases[lo:lo + (scored or batch_size)],
+                                    params={**params, "n_edits": hi, "scope": "batch"}))
+            written = [cases[i] for i in sample if i < hi]
+            if written and ((t + 1) % retention_every == 0 or t == n_batches - 1):
+                scope = {**params, "n_edits": hi, "scope": "retention"}
+                metrics.append(evaluate(model, tok, written, params=scope))
+            d = result.diagnostics[-1]
+            row.update({k: d.get(k) for k in ("preservation_cost", "preserved_edits_cost", "relative_residual",
+                                              "update_norm", "condition_number", "projection_rank")})
+            row["weight_drift"] = _weight_drift(model, editor, originals)
+            if (t + 1) % ability_every == 0 or t == n_batches - 1:
+                row.update(heldout=text, **_general_ability(model, tok, windows, gen, gen_tokens, seed))
+            trajectory.append(row)
+    finally:
+        editor.restore()
+    return metrics, trajectory
 
 
 def layer_sweep(model, tok, cases, layers, method: str = "rome", model_name: str = "", dataset: str = "",

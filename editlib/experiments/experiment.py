@@ -9,7 +9,8 @@ Each :class:`Experiment` declares
 - its settings, which own their labels (:meth:`Experiment.settings`: keys a run names, labels
   the tables and figures show);
 - ``run(**parameters) -> Run``: the common setup (:meth:`Experiment.setup`), the edits, the
-  tables written beside the figures;
+  tables written beside the figures; a run stopped part-way and started again with the same
+  parameters does only the units it had not finished (:mod:`~editlib.experiments.journal`);
 - its paired comparisons, named by setting keys (:meth:`Experiment.comparisons`), read as claims;
 - its figures, its report group and the finding's title.
 
@@ -28,6 +29,7 @@ from ..base.errors import HyperparameterError, UnknownNameError
 from . import plots
 from .claims import brief, claims_of
 from .drivers import Setting
+from .journal import Journal, NoJournal, run_identity
 from .records import RunRecord, save_table, slug
 
 # The parameters every experiment has, with their defaults (the quick profile's).
@@ -52,6 +54,7 @@ class RunContext:
     record: RunRecord
     out_dir: Path
     stem: str
+    journal: object = None              # the run's finished units (editlib.experiments.journal)
 
     @property
     def run_args(self) -> dict:
@@ -87,6 +90,7 @@ class Experiment:
     report_metrics: tuple = ()
     once_per_suite: bool = False        # a demonstration: the first model of a suite only
     catalogue: dict = {}                # {key: Setting}: the settings a run's ``settings`` parameter names
+    resumable: bool = True              # keeps its finished units, so that a stopped run goes on
 
     # -------------------------------------------------------------- parameters
 
@@ -162,7 +166,10 @@ class Experiment:
         record = RunRecord.start(params["profile"], params["split"], lm, compute_dtype)
         print(f"{params['model']}: {len(cases)} {params['dataset']} cases ({params['split']} split, seed "
               f"{params['seed']}) on {record.hardware}; {params['profile']} profile; writing to {out_dir}")
-        return RunContext(params, lm, tok, cases, record, Path(out_dir), f"{self.name}_{slug(params['model'])}")
+        stem = f"{self.name}_{slug(params['model'])}"
+        journal = (Journal.open(out_dir, stem, run_identity(self.name, params, cases, lm)) if self.resumable
+                   else NoJournal())
+        return RunContext(params, lm, tok, cases, record, Path(out_dir), stem, journal)
 
     def compute(self, ctx: RunContext, settings: list[Setting]) -> dict[str, pd.DataFrame]:
         """The edits and their scores: tables by suffix."""
@@ -188,6 +195,7 @@ class Experiment:
         saved = {}
         for suffix, fig in self.figures(tables, claims, settings).items():
             saved[suffix] = plots.save(fig, ctx.out_dir, f"{ctx.stem}{suffix}")[0]
+        ctx.journal.finish()                          # the tables are written: the units are no longer needed
         return Run(self, ctx, tables, settings, claims, saved)
 
     # -------------------------------------------------------------- claims, figures, report

@@ -37,10 +37,12 @@ class Objectives(Experiment):
 
     def compute(self, ctx, settings):
         p = ctx.params
-        before = unedited(ctx.lm, ctx.tok, ctx.cases, p["model"], p["dataset"], p["seed"], generation=p["generation"],
-                          gen_tokens=p["gen_tokens"])
+        ctx.journal.expect(["unedited"])
+        before = ctx.journal.run("unedited", lambda: unedited(ctx.lm, ctx.tok, ctx.cases, p["model"], p["dataset"],
+                                                              p["seed"], generation=p["generation"],
+                                                              gen_tokens=p["gen_tokens"]))
         after, diags = batch_edits(ctx.lm, ctx.tok, ctx.cases, settings, (1,), **ctx.run_args,
-                                   generation=p["generation"], gen_tokens=p["gen_tokens"])
+                                   generation=p["generation"], gen_tokens=p["gen_tokens"], journal=ctx.journal)
         return {"": pd.concat([before, after], ignore_index=True), "_diagnostics": diags}
 
     def figures(self, tables, claims, settings=None):

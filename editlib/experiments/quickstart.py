@@ -18,6 +18,7 @@ class Quickstart(Experiment):
                 "paper": {"dataset": "counterfact_simple", "split": "eval"}}
     side_tables = ()
     once_per_suite = True
+    resumable = False                                   # a minute: nothing to resume
 
     def cases_needed(self, params):
         return params["candidates"]

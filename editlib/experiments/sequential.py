@@ -75,7 +75,7 @@ class Sequential(Experiment):
             ctx.lm, ctx.tok, ctx.cases, settings, p["batch_size"], p["n_batches"], model_name=p["model"],
             dataset=p["dataset"], seed=p["seed"], retention=p["retention"], ability_every=p["ability_every"],
             ppl_tokens=p["ppl_tokens"], ge_cases=p["ge_cases"], gen_tokens=p["gen_tokens"], scored=p["scored"],
-            retention_every=p["retention_every"])
+            retention_every=p["retention_every"], journal=ctx.journal)
         return {"": metrics, "_trajectory": trajectory}
 
     def pair_claims(self, tables, a, b):
