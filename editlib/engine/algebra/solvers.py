@@ -225,3 +225,83 @@ def _lu_cond(a: torch.Tensor, lu: torch.Tensor, info) -> float:
     return float("inf") if rcond <= 0 else 1.0 / rcond
 
 
+
+
+def metric_weighted(metric: torch.Tensor, keys: torch.Tensor, what: str = "the preservation metric M"):
+    """Q = M⁻¹ K (d_k × B) for a symmetric positive definite metric M (d_k × d_k), by
+    Cholesky: the per-layer factor of :func:`joint`. Returns (Q, M's condition number)."""
+    m, k = _f64(metric, keys)
+    return _solve_spd(m, k, what, "collect statistics over more tokens, or raise the ridge")
+
+
+def projected_weighted(projection: torch.Tensor, keys: torch.Tensor, alpha: float,
+                       preserved: torch.Tensor | None = None):
+    """Q = W K for AlphaEdit's metric on the null space, W = P (P G P + α I)⁻¹ P with
+    G = K_pK_pᵀ (the pseudo-inverse of G + αI restricted to P's range; G = 0: W = P/α).
+    Returns (Q, condition number of P G P + α I)."""
+    if not alpha > 0:
+        raise SingularSystemError("AlphaEdit spread over layers needs α > 0: without the ridge its metric is "
+                                  "0 on the null space and the joint solve has no unique answer")
+    p, k = _f64(projection, keys)
+    pk = p @ k
+    if preserved is None:
+        return pk / alpha, 1.0
+    g, = _f64(preserved)
+    m = p @ g.to(p.device) @ p + alpha * torch.eye(p.shape[0], dtype=p.dtype, device=p.device)
+    x, cond = _solve_spd(m, pk, "P K_pK_pᵀ P + α I", "raise α")
+    return p @ x, cond
+
+
+def joint(weighted: list[torch.Tensor], written: list[torch.Tensor], resid: torch.Tensor, ridge: float = 0.0):
+    """One solve over several layers (the preservation-optimal edit distribution).
+
+    Each objective of the unified family, on L layers at once, is
+
+        min Σ_l tr(Δ_l M_l Δ_lᵀ) + (1/ρ) ‖Σ_l Δ_l K_l − R‖²     (ρ = 0: s.t. Σ_l Δ_l K_l = R)
+
+    with M_l the layer's preservation metric (λC0 + γK_pK_pᵀ for MEMIT and EMMET) and ρ the
+    memorization tolerance (MEMIT 1, EMMET its ridge μ, ROME 0). Setting the gradient in
+    Δ_l to 0 gives Δ_l = Λ K_lᵀ M_l⁻¹ for every layer with one Λ, and the constraint (or the
+    residual's weight) fixes Λ:
+
+        S = Σ_m K_mᵀ M_m⁻¹ K_m + ρ I   (B × B),    Δ_l = R S⁻¹ (M_l⁻¹ K_l)ᵀ
+
+    ``weighted`` holds the Q_l = M_l⁻¹ K_l (d_k × B) per layer, ``written`` the keys at
+    which each layer's update is counted in the sum (K_l; the prompt's own key for the
+    original ROME). With one layer this is each objective's own closed form (Kᵀ(λC + KKᵀ)⁻¹
+    = (KᵀC⁻¹K + λI)⁻¹KᵀC⁻¹). Returns ([Δ_l], diagnostics of the joint system: the
+    condition number of S and the memorization residual of the sum)."""
+    if len(weighted) != len(written) or not weighted:
+        raise ValueError(f"one weighted key matrix per written one, got {len(weighted)} and {len(written)}")
+    if ridge < 0:
+        raise ValueError(f"the ridge ρ must be ≥ 0, got {ridge}")
+    if resid.ndim != 2 or not torch.isfinite(resid).all():
+        raise ValueError("resid must be a finite matrix (d_v × B)")
+    for q, k in zip(weighted, written):
+        if k.ndim != 2 or q.shape != k.shape or k.shape[1] != resid.shape[1]:
+            raise ValueError(f"weighted keys {tuple(q.shape)} and written keys {tuple(k.shape)} must both be "
+                             f"d_k × B with B = {resid.shape[1]} (resid's columns)")
+        if not (torch.isfinite(q).all() and torch.isfinite(k).all()):
+            raise FloatingPointError("keys hold NaN/inf values")
+    r, = _f64(resid)
+    qs = [q.to(r.device) for q in _f64(*weighted)]
+    ks = [k.to(r.device) for k in _f64(*written)]
+    s = sum(k.T @ q for k, q in zip(ks, qs)) + ridge * torch.eye(r.shape[1], dtype=r.dtype, device=r.device)
+    hint = "the edit keys are linearly dependent across the layers; set a ridge (e.g. mu=0.1)"
+    if _symmetric(s):
+        lam_t, cond = _solve_spd(s, r.T, "Σ Kᵀ M⁻¹ K + ρ I", hint)     # S⁻¹ Rᵀ
+    else:                                   # the original ROME's asymmetric keys: S is not symmetric
+        lu, pivots, info = torch.linalg.lu_factor_ex(s.T)
+        cond = _lu_cond(s.T, lu, info)
+        if not cond < SINGULAR_COND:
+            raise SingularSystemError(f"Σ Kᵀ M⁻¹ K is singular (condition number {cond:.3g}); {hint}")
+        lam_t = torch.linalg.lu_solve(lu, pivots, r.T)           # S⁻ᵀ Rᵀ
+    lam = lam_t.T                                                # Λ = R S⁻¹  (d_v × B)
+    deltas = [lam @ q.T for q in qs]
+    miss = torch.linalg.norm(sum(d @ k for d, k in zip(deltas, ks)) - r)
+    return deltas, {"condition_number": cond, "memorization_residual": float(miss),
+                    "relative_residual": float(miss / torch.linalg.norm(r).clamp(min=1e-300))}
+
+
+def _symmetric(a: torch.Tensor) -> bool:
+    return bool(torch.allclose(a, a.T, rtol=1e-12, atol=1e-12 * float(a.abs().max().clamp(min=1e-300))))

@@ -20,6 +20,7 @@ import torch
 
 from ...base import precision
 from ...base.errors import EditRequestError, HyperparameterError
+from ..algebra import solvers
 from ..algebra.distribute import distribute
 from ..algebra.preserved import PreservedKeys
 from ..model.architectures import as_w, check_layers, check_resident, context_length, get_architecture, input_device
@@ -198,8 +199,7 @@ class Editor:
         t0 = time.perf_counter()
         with ledger(self.model).transaction(self.model, self.uid) as write:
             edit = _EditPass(self, requests, covs, write)
-            steps = distribute(hp.layers, z.T, edit.keys_at, edit.values_at_last, edit.solve_layer, edit.write_layer,
-                               progress=self.progress)
+            steps = distribute(hp.layers, z.T, edit, hp.distribution, hp.distribution_rounds, progress=self.progress)
         deltas = edit.deltas
         led = ledger(self.model)                            # only once the whole edit has landed
         self._preserved.add({led.top_entry(name) for name in deltas}, len(requests), edit.written)
@@ -270,25 +270,69 @@ class _EditPass:
         ed = self.ed
         return site_values(ed.model, ed.tok, ed.arch, self.requests, ed.hparams.layers[-1], ed.hparams.fact_token)
 
+    def _cov(self, layer: int, device) -> torch.Tensor:
+        """C0 at ``layer`` on ``device``, with what the method derives from it once (AlphaEdit's P)."""
+        ed = self.ed
+        cov = self.covs[layer].to(device)
+        if ed.method.prepare is not None and layer not in ed._prepared:
+            ed._prepared[layer] = ed.method.prepare(cov, ed.config)
+        return cov
+
+    def _preserved_at(self, layer: int, device):
+        preserved = self.ed.preserved_gram(layer)
+        return None if preserved is None else preserved.to(device)
+
     def solve_layer(self, layer: int, keys: torch.Tensor, resid: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """Δ at ``layer`` from the method's solver, with C0 and the preserved keys."""
         ed = self.ed
         extra = (self.plain[layer],) if ed.method.plain_key else ()
         resid = resid.to(keys.device)                   # under a device_map, the last layer may be elsewhere
-        cov = self.covs[layer].to(keys.device)
-        if ed.method.prepare is not None and layer not in ed._prepared:
-            ed._prepared[layer] = ed.method.prepare(cov, ed.config)
-        preserved = ed.preserved_gram(layer)
+        cov = self._cov(layer, keys.device)
         delta, diag = ed.method.solve(keys, resid, cov, ed.config, *extra,
-                                      preserved=None if preserved is None else preserved.to(keys.device),
+                                      preserved=self._preserved_at(layer, keys.device),
                                       prepared=ed._prepared.get(layer))
         check_finite(f"Δ at layer {layer}", delta)
         self.written[layer] = keys
         return delta, {**diag, "n_preserved": len(ed._preserved)}
 
+    def solve_joint(self, layers: list[int], keys: dict, resid: torch.Tensor) -> list[tuple[torch.Tensor, dict]]:
+        """Δ_l at every layer from one joint solve of the method's objective
+        (:func:`~editlib.engine.algebra.solvers.joint`)."""
+        ed = self.ed
+        if ed.method.weigh is None:
+            raise HyperparameterError(f"{ed.method.name} has no joint form over layers: use distribution='memit' "
+                                      "or 'uniform'")
+        weighted, written, ridge, info = [], [], 0.0, {}
+        for layer in layers:
+            extra = (self.plain[layer],) if ed.method.plain_key else ()
+            k = keys[layer]
+            q, w, ridge, info = ed.method.weigh(k, self._cov(layer, k.device), ed.config, *extra,
+                                                preserved=self._preserved_at(layer, k.device),
+                                                prepared=ed._prepared.get(layer))
+            weighted.append(q)
+            written.append(w)
+        deltas, joint = solvers.joint(weighted, written, resid, ridge)
+        out = []
+        for layer, delta in zip(layers, deltas):
+            check_finite(f"Δ at layer {layer}", delta)
+            self.written[layer] = keys[layer]
+            out.append((delta, {**self.measure(layer, delta, keys[layer]), **joint, **info,
+                                "n_preserved": len(ed._preserved)}))
+        return out
+
+    def measure(self, layer: int, delta: torch.Tensor, keys: torch.Tensor) -> dict:
+        """Δ's cost against C0 at ``layer``, tr(ΔC0Δᵀ), and on the earlier edits' keys, ‖ΔK_p‖²."""
+        d = delta.double()
+        cov = self.covs[layer].to(d.device).double()
+        preserved = self._preserved_at(layer, d.device)
+        return {"preservation_cost": float(torch.trace(d @ cov @ d.T)),
+                "preserved_edits_cost": 0.0 if preserved is None else float(torch.trace(d @ preserved.double() @ d.T)),
+                "update_norm": float(torch.linalg.norm(d)), "batch_size": int(keys.shape[1])}
+
     def write_layer(self, layer: int, delta: torch.Tensor) -> None:
-        """W += Δ at ``layer``, through the ledger's transaction (undone if the edit fails)."""
+        """W += Δ at ``layer``, through the ledger's transaction (undone if the edit fails);
+        a layer written twice (rounds of a joint solve) keeps the sum."""
         arch = self.ed.arch
         name = arch.name("rewrite", layer)
         self.write(name, lambda w: as_w(w, arch).add_(delta.to(w.dtype).to(w.device)))
-        self.deltas[name] = delta.cpu()
+        self.deltas[name] = delta.cpu() if name not in self.deltas else self.deltas[name] + delta.cpu()

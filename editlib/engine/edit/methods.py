@@ -66,6 +66,9 @@ class Method:
     batch: bool = True         # accepts B > 1
     plain_key: bool = False    # the solver also takes the key of the prompt without prefix
     prepare: Callable | None = None   # (C0, config) -> what solve needs per layer, computed once
+    # (keys, cov, config[, plain_keys], preserved=..., prepared=...) -> (Q = M⁻¹K, written keys, ρ, info):
+    # the method's term of the joint solve over several layers (solvers.joint)
+    weigh: Callable | None = None
     # EditHparams values the method implies, above the preset's and below a preset's own
     # section for the method and the caller's keywords
     conventions: dict = field(default_factory=dict)
@@ -133,13 +136,47 @@ def _alphaedit(keys, resid, cov, cfg: AlphaEditConfig, preserved=None, prepared=
                    "null_space_threshold": cfg.null_space_threshold, "relative_threshold": cfg.relative_threshold}
 
 
+# The objectives as terms of the joint solve over layers (solvers.joint): the metric M of the
+# preservation term and the memorization tolerance ρ. Each reduces, on one layer, to the solver above.
+def _rome_weigh(keys, cov, cfg: RomeConfig, preserved=None, prepared=None):
+    q, _ = solvers.metric_weighted(cov, keys, "the covariance C0")
+    return q, keys, 0.0, {}
+
+
+def _rome_original_weigh(keys, cov, cfg: RomeConfig, plain_keys, preserved=None, prepared=None):
+    q, _ = solvers.metric_weighted(cov, keys, "the covariance C0")       # u = C⁻¹ k*, met at k_plain
+    return q, plain_keys, 0.0, {}
+
+
+def _memit_weigh(keys, cov, cfg: MemitConfig, preserved=None, prepared=None):
+    gamma = cfg.preserve_edits if preserved is not None else 0.0
+    c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, gamma)      # λC0 + γK_pK_pᵀ
+    q, _ = solvers.metric_weighted(c, keys, "λ C0 + γ K_pK_pᵀ")
+    return q, keys, 1.0, {}
+
+
+def _emmet_weigh(keys, cov, cfg: EmmetConfig, preserved=None, prepared=None):
+    mu = cfg.mu if (keys.shape[1] > 1 or cfg.ridge_single_edits) else 0.0
+    gamma = cfg.preserve_edits if preserved is not None else 0.0
+    c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, gamma)
+    q, _ = solvers.metric_weighted(c, keys, "λ C0 + γ K_pK_pᵀ")
+    return q, keys, mu, {"mu": mu}
+
+
+def _alphaedit_weigh(keys, cov, cfg: AlphaEditConfig, preserved=None, prepared=None):
+    projection, rank = prepared if prepared is not None else _null_space(cov, cfg)
+    q, _ = solvers.projected_weighted(projection.to(keys.device), keys, cfg.alpha, preserved)
+    return q, keys, 1.0, {"projection_rank": rank, "null_space_threshold": cfg.null_space_threshold,
+                          "relative_threshold": cfg.relative_threshold}
+
+
 METHODS: dict[str, Method] = {
-    "rome": Method("rome", RomeConfig, _rome, batch=False),
+    "rome": Method("rome", RomeConfig, _rome, batch=False, weigh=_rome_weigh),
     "rome_original": Method("rome_original", RomeConfig, _rome_original, batch=False, plain_key=True,
-                            conventions=ROME_ORIGINAL),
-    "memit": Method("memit", MemitConfig, _memit),
-    "emmet": Method("emmet", EmmetConfig, _emmet),
-    "alphaedit": Method("alphaedit", AlphaEditConfig, _alphaedit, prepare=_null_space),
+                            conventions=ROME_ORIGINAL, weigh=_rome_original_weigh),
+    "memit": Method("memit", MemitConfig, _memit, weigh=_memit_weigh),
+    "emmet": Method("emmet", EmmetConfig, _emmet, weigh=_emmet_weigh),
+    "alphaedit": Method("alphaedit", AlphaEditConfig, _alphaedit, prepare=_null_space, weigh=_alphaedit_weigh),
 }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ...base import checks
 from ...base.errors import HyperparameterError
+from ..algebra.distribute import RULES
 from ..targets.keys import KEY_AVERAGES
 from ..targets.z_settings import ZSettings
 
@@ -26,11 +27,17 @@ class EditHparams(ZSettings):
     # the architecture's), and how keys are averaged over the context templates.
     value_site: str | None = None                         # None, "block" or "rewrite"
     key_average: str = "half_plain"                       # ½ plain + ½ prefixed, or "uniform"
+    # How an edit is spread over several layers (editlib.engine.algebra.distribute): a rule's
+    # name, and the joint solves of "optimal_recompute".
+    distribution: str = "memit"
+    distribution_rounds: int = 2
 
     def __post_init__(self):
         super().__post_init__()
         checks.choice("value_site", self.value_site, (None, "block", "rewrite"))
         checks.choice("key_average", self.key_average, KEY_AVERAGES)
+        checks.choice("distribution", self.distribution, tuple(RULES))
+        checks.number("distribution_rounds", self.distribution_rounds, low=1, integer=True)
         if isinstance(self.layers, (str, bytes)) or not hasattr(self.layers, "__iter__"):
             raise HyperparameterError(f"layers must be a list of layer indices, not {self.layers!r}")
         try:
