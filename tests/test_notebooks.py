@@ -15,8 +15,12 @@ EXPECTED = {
                             ["scores", "mechanism"]),
     "04_sequential_editing": (["case_id", "metric", "value", "model", "setting", "n_edits", "scope", "seed"],
                               ["curves"]),
+    "05_distribution_rules": (["case_id", "metric", "value", "model", "setting", "method", "layers", "seed", "hparams"],
+                              ["windows", "shares", "cost"]),
 }
-SIDE_TABLE = {"04_sequential_editing": ("trajectory", {"weight_drift", "perplexity", "preservation_cost"})}
+SIDE_TABLE = {"04_sequential_editing": ("trajectory", {"weight_drift", "perplexity", "preservation_cost"}),
+              "05_distribution_rules": ("diagnostics", {"share_realised", "share_norm", "value_miss", "rule",
+                                                        "window"})}
 
 
 @pytest.fixture(scope="module")

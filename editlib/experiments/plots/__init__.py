@@ -16,10 +16,11 @@
 """
 from .batch import batch_lines, batch_mechanism
 from .differences import differences
+from .rules import layer_shares, preservation_costs, window_differences
 from .sequential import sequential_lines
 from .single import objective_view, score_bars
 from .style import COLUMN_WIDTH, METHOD_COLOURS, RESIDUAL_FLOOR, SCORES, lines, palette, save, save_all, themed
 
 __all__ = ["COLUMN_WIDTH", "METHOD_COLOURS", "RESIDUAL_FLOOR", "SCORES", "themed", "palette", "lines", "save",
            "save_all", "score_bars", "objective_view", "batch_lines", "batch_mechanism", "sequential_lines",
-           "differences"]
+           "differences", "window_differences", "layer_shares", "preservation_costs"]
