@@ -9,6 +9,7 @@ from scipy import stats
 
 from editlib.evaluation.statistics import (
     UnpairedError,
+    holm,
     interval,
     paired_difference,
     score_interval,
@@ -144,6 +145,44 @@ def test_the_verdict_rule(row, expected):
     assert verdict(row) == expected
 
 
+def test_holm_by_hand():
+    """m = 4 (the NaN is no test): sorted 0.01, 0.02, 0.03, 0.5 → ×4, ×3, ×2, ×1 = 0.04, 0.06,
+    0.06, 0.5, each at least the one before it, back in the input's order."""
+    np.testing.assert_allclose(holm([0.03, 0.5, np.nan, 0.01, 0.02]), [0.06, 0.5, np.nan, 0.04, 0.06])
+    np.testing.assert_allclose(holm([0.4, 0.3]), [0.6, 0.6])               # monotone: 2 × 0.3, then max(0.6, 0.4)
+    np.testing.assert_allclose(holm([0.9, 0.8]), [1.0, 1.0])               # capped at 1
+    assert holm([]).shape == (0,) and np.isnan(holm([np.nan])).all()
+
+
+def test_the_verdict_reads_the_adjusted_p():
+    row = {"n": 30, "ci_low": 0.5, "ci_high": 3.0, "interval": "bca", "difference": 1.7, "p_value": 0.01}
+    assert verdict(row) == "A > B"
+    assert verdict({**row, "p_adjusted": 0.06}) == "no difference resolved"
+
+
+def test_claims_are_adjusted_within_each_finding_model_profile_and_metric():
+    """Three comparisons on one run: each metric's raw p-values are Holm-adjusted together,
+    and a difference whose raw p is below 0.05 but whose adjusted p is not is unresolved."""
+    from editlib.experiments.claims import adjusted
+
+    def claim(a, metric, p, model="m"):
+        return {"notebook": "n", "model": model, "profile": "quick", "metric": metric, "a": a, "b": "B",
+                "n": 30, "ci_low": 0.5, "ci_high": 3.0, "interval": "bca", "difference": 1.7, "p_value": p,
+                "verdict": "A > B", "reading": f"{a} > B"}
+
+    claims = pd.DataFrame([claim("A1", "S", 0.01), claim("A2", "S", 0.02), claim("A3", "S", 0.04),
+                           claim("A1", "EM", 0.04), claim("A1", "S", 0.04, model="other")])
+    out = adjusted(claims)
+    np.testing.assert_allclose(out.p_adjusted, [0.03, 0.04, 0.04, 0.04, 0.04])
+    assert list(out.verdict) == ["A > B"] * 5
+    claims.loc[2, "p_value"] = 0.03
+    claims.loc[1, "p_value"] = 0.026                      # 2 × 0.026 = 0.052: no longer resolved
+    out = adjusted(claims)
+    assert list(out.verdict[:3]) == ["A > B", "no difference resolved", "no difference resolved"]
+    assert out.reading[1] == "no difference resolved" and list(out.columns).index("p_adjusted") == \
+        list(out.columns).index("p_value") + 1
+
+
 def test_few_discordant_cases_are_not_a_resolved_difference():
     """6 of 200 cases favour A and 1 favours B: the exact sign-flip p is 2 · 8/128 = 0.125, so
     the verdict stays unresolved whatever the bootstrap interval says."""
@@ -232,7 +271,7 @@ def test_regenerate_draws_the_figures_writes_claims_and_renders_them(tmp_path):
     render(doc, claims, "summary")
     text = doc.read_text()
     assert "old numbers" not in text and claims_markdown(summary(claims)) in text and text.endswith("after\n")
-    assert "| EMMET (μ = 0) − MEMIT | batch 16 | S | 0 | — | — | refused (singular) |" in text
+    assert "| EMMET (μ = 0) − MEMIT | batch 16 | S | 0 | — | — | — | refused (singular) |" in text
 
 
 def test_the_committed_claims_are_what_the_code_computes_and_what_the_docs_show():

@@ -17,8 +17,10 @@ A paired comparison of settings A and B scored on the same cases gives the mean 
 the mean of B (S(A) − S(B) for S). Its interval is a BCa bootstrap over cases, which
 resamples each case's A and B values together. Its p-value comes from a two-sided sign-flip
 permutation test (``scipy.stats.permutation_test``, ``permutation_type="samples"``): within a
-case, A and B are exchangeable under the null hypothesis. The verdict asks for both: the
-interval excludes 0 and p < 0.05 (:func:`verdict`).
+case, A and B are exchangeable under the null hypothesis. A finding makes several such
+comparisons, so its p-values are adjusted together by Holm's step-down method (:func:`holm`;
+the families are :mod:`editlib.experiments.claims`'s). The verdict asks for both: the
+interval excludes 0 and the adjusted p < 0.05 (:func:`verdict`).
 """
 from __future__ import annotations
 
@@ -199,6 +201,22 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, metric: str, seed: int =
     return out
 
 
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of a family of m p-values: the i-th smallest becomes
+    max over j ≤ i of min(1, (m − j + 1) p_(j)). Rejecting where the adjusted p < α keeps the
+    chance of any false rejection in the family below α, whatever the dependence between the
+    tests. NaN (no test) stays NaN and does not count in m."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    m = len(finite)
+    if m:
+        order = finite[np.argsort(p[finite], kind="stable")]
+        scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+        out[order] = np.maximum.accumulate(scaled)
+    return out
+
+
 VERDICTS = ("A > B", "A < B", "no difference resolved", "equal on every case", "too few cases")
 
 
@@ -208,7 +226,8 @@ def verdict(row: dict) -> str:
     - "too few cases" when n < 2 (no interval);
     - "equal on every case" when A − B is 0 on every case;
     - "A > B" when the 95 % interval of A − B lies above 0 and the permutation test gives
-      p < 0.05, "A < B" when the interval lies below 0 and p < 0.05;
+      p < 0.05, "A < B" when the interval lies below 0 and p < 0.05; p is the family's
+      Holm-adjusted ``p_adjusted`` where the row has one (:func:`holm`), else the raw p;
     - "no difference resolved" otherwise.
 
     Both are asked for because they can disagree where only a few cases differ: a bootstrap
@@ -219,7 +238,8 @@ def verdict(row: dict) -> str:
         return "too few cases"
     if row["interval"] == "constant" and row["difference"] == 0:
         return "equal on every case"
-    significant = np.isfinite(row.get("p_value", np.nan)) and row["p_value"] < ALPHA
+    p = row.get("p_adjusted", row.get("p_value", np.nan))
+    significant = bool(np.isfinite(p)) and p < ALPHA
     if row["ci_low"] > 0 and significant:
         return "A > B"
     if row["ci_high"] < 0 and significant:

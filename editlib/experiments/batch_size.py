@@ -72,7 +72,7 @@ class BatchSize(Experiment):
 
     def pair_claims(self, tables, a, b):
         """A − B at each batch size over the same scored facts (a refused solve on either side
-        is said so), and on every row of the pair the batch where it first resolves."""
+        is said so)."""
         table, diags = tables[""], tables.get("_diagnostics")
         rows = []
         for size in sorted(table.batch_size.dropna().unique()):
@@ -83,12 +83,16 @@ class BatchSize(Experiment):
                 else:
                     result = paired_difference(at[at.setting == a], at[at.setting == b], metric)
                 rows.append(row(self, table, a, b, metric, result, batch_size=int(size)))
-        for metric in self.claim_metrics:
-            mine = [r for r in rows if r["metric"] == metric]
-            first = next((r["batch_size"] for r in mine if r["verdict"] in ("A > B", "A < B")), np.nan)
-            for r in mine:
-                r["first_resolved_batch"] = first
         return rows
+
+    def after_adjusting(self, claims):
+        """On every row of a pair and metric, the smallest batch where it resolves."""
+        if not len(claims):
+            return claims
+        resolved = claims[claims.verdict.isin(["A > B", "A < B"])]
+        first = resolved.groupby(["comparison", "metric"]).batch_size.min()
+        keys = pd.MultiIndex.from_frame(claims[["comparison", "metric"]])
+        return claims.assign(first_resolved_batch=first.reindex(keys).to_numpy())
 
     def figures(self, tables, claims, settings=None):
         table, diags, cond = tables[""], tables.get("_diagnostics"), tables.get("_conditioning")

@@ -215,6 +215,10 @@ class Experiment:
         table = tables[""]
         return [pair_rows(self, table, a, b, m) for m in self.claim_metrics]
 
+    def after_adjusting(self, claims: pd.DataFrame) -> pd.DataFrame:
+        """What the experiment reads off its claims once their verdicts are final (Holm-adjusted)."""
+        return claims
+
     def figures(self, tables: dict, claims: pd.DataFrame, settings: list[Setting] | None = None) -> dict:
         """{file suffix: figure}, drawn from the tables alone."""
         return self.differences(tables, claims)

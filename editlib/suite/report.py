@@ -134,11 +134,11 @@ def _where(r) -> str:
 
 
 def claims_markdown(claims: pd.DataFrame) -> str:
-    """One row per comparison and metric: n, A − B [95 % interval], p, the verdict read."""
-    head = ("| finding | model | profile | comparison (A − B) | where | metric | n | A − B [95 % CI] | p | verdict |\n"
-            "|---|---|---|---|---|---|---|---|---|---|\n")
+    """One row per comparison and metric: n, A − B [95 % interval], p, Holm's adjusted p, the verdict read."""
+    head = ("| finding | model | profile | comparison (A − B) | where | metric | n | A − B [95 % CI] | p | p (Holm) "
+            "| verdict |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
     rows = [f"| {r.finding} | {r.model} | {r.profile} | {r.comparison} | {_where(r)} | {r.metric} | {r.n} | {_cell(r)} "
-            f"| {_p(r.p_value)} | {r.reading} |" for r in claims.itertuples()]
+            f"| {_p(r.p_value)} | {_p(getattr(r, 'p_adjusted', np.nan))} | {r.reading} |" for r in claims.itertuples()]
     return head + "\n".join(rows) + "\n"
 
 
