@@ -10,6 +10,7 @@ from editlib import Editor
 from editlib.base.errors import HyperparameterError
 from editlib.engine.algebra import solvers
 from editlib.engine.algebra.distribute import RULES
+from editlib.engine.model.tiny import tiny_model
 from editlib.engine.targets.keys import compute_keys
 
 D_K, D_V = 12, 5
@@ -246,3 +247,16 @@ def test_unknown_rule_and_bad_rounds_are_refused(tiny_llama, tiny_cov_settings):
         _editor(model, tok, "memit", [0, 1], "optimall", tiny_cov_settings)
     with pytest.raises(HyperparameterError, match="distribution_rounds"):
         _editor(model, tok, "memit", [0, 1], "optimal_recompute", tiny_cov_settings, distribution_rounds=0)
+
+
+def test_a_planned_rule_where_writes_do_not_add_is_warned(recwarn):
+    """Gemma-3 keeps z at the rewrite module's output: a rule that plans the shares up front
+    is warned about; MEMIT's rule, and any rule on one layer, are not."""
+    model, tok = tiny_model("gemma3")
+    fast = dict(mom2_dataset="model-samples", mom2_n_tokens=2000, use_cache=False, progress=False)
+    with pytest.warns(UserWarning, match="value_site='rewrite'.*value_miss"):
+        Editor(model, tok, method="memit", layers=[0, 1], distribution="optimal", **fast)
+    recwarn.clear()
+    Editor(model, tok, method="memit", layers=[0, 1], distribution="memit", **fast)
+    Editor(model, tok, method="memit", layers=[1], distribution="uniform", **fast)
+    assert not [w for w in recwarn if "value_site" in str(w.message)]

@@ -77,6 +77,7 @@ class Editor:
             setattr(self.hparams, name, precision.resolve(getattr(self.hparams, name), input_device(model)))
         check_resident(model, self.arch, self.hparams.layers)
         self.arch = self._with_value_site(self.arch, self.hparams.value_site)
+        self._check_distribution()
         resolve_corpus(self.hparams.mom2_dataset, model, tok, n_tokens=self.hparams.mom2_n_tokens)  # usable?
         self.use_cache, self.progress = use_cache, progress
         self.uid = f"{self.method.name}-editor-{uuid.uuid4().hex[:8]}"   # owner of its edits in the ledger
@@ -95,6 +96,18 @@ class Editor:
             raise HyperparameterError("value_site='block' is not linear in W for this architecture (a norm "
                                       "sits between the MLP and the residual stream): use 'rewrite'")
         return replace(arch, value_site=site)
+
+    def _check_distribution(self) -> None:
+        """A rule that plans all layers' shares up front assumes their writes add where z
+        lives. At the rewrite module's output (Gemma-3) they do not: a lower layer reaches the
+        top layer's MLP output only through that MLP. Say so; the edit's ``value_miss`` shows
+        how much of z was missed."""
+        hp = self.hparams
+        if len(hp.layers) > 1 and hp.distribution != "memit" and self.arch.value_site == "rewrite":
+            warnings.warn(f"distribution={hp.distribution!r} over layers {hp.layers}: z lives at the rewrite "
+                          "module's output here (value_site='rewrite'), where the layers' writes do not add, so the "
+                          "planned shares miss much of z (see the diagnostics' value_miss); distribution='memit' "
+                          "recomputes what remains at every layer", stacklevel=3)
 
     def __repr__(self) -> str:
         return f"Editor({self.uid}, layers={self.hparams.layers})"
