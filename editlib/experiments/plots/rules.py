@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FormatStrFormatter, LogLocator
 
 from ...evaluation.statistics import interval
 from .style import LABELS, MARKERS, finish, new_figure, themed
@@ -122,6 +123,9 @@ def preservation_costs(diags: pd.DataFrame, title: str):
         if len(ref):
             ax.axhline(ref.mean(), color="0.3", lw=0.7, ls="--")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_locator(LogLocator(subs=(2, 5)))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
         ylabel = LABELS.get("cost", "Σ tr(Δ C0 Δᵀ)") if j == 0 else ""
         ax.set(title=method, xlabel="layers in the window", ylabel=ylabel)
         ax.set_xticks(sorted(spread.window.dropna().unique()))
