@@ -261,3 +261,24 @@ def test_a_planned_rule_where_writes_do_not_add_is_warned(recwarn):
     Editor(model, tok, method="memit", layers=[0, 1], distribution="memit", **fast)
     Editor(model, tok, method="memit", layers=[1], distribution="uniform", **fast)
     assert not [w for w in recwarn if "value_site" in str(w.message)]
+
+
+def test_a_preset_chooses_the_rule_per_method_and_a_bad_one_is_refused():
+    """The rule is an EditHparams field: a preset sets it for all methods or for one, the
+    caller's keyword wins, and a preset naming an unknown rule is refused when validated."""
+    from dataclasses import asdict, replace
+
+    from editlib.engine.edit.methods import get_method
+    from editlib.engine.edit.presets import _validate_preset, load_preset, resolve_settings
+
+    base = load_preset("smollm2-135m")
+    assert base.edit_hparams("spread", method="memit").distribution == "memit"
+    preset = replace(base, methods={**base.methods, "memit": {**base.methods.get("memit", {}),
+                                                              "distribution": "optimal"}})
+    assert preset.edit_hparams("spread", method="memit").distribution == "optimal"
+    assert preset.edit_hparams("spread", method="emmet").distribution == "memit"
+    hp, _ = resolve_settings(preset, get_method("memit"), "spread", {"distribution": "uniform"})
+    assert hp.distribution == "uniform"
+    bad = {**asdict(base), "hparams": {**base.hparams, "distribution": "evenly"}}
+    with pytest.raises(HyperparameterError, match="distribution"):
+        _validate_preset(bad, "test")
