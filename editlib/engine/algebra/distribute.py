@@ -75,12 +75,12 @@ def _memit(layers, z, steps: EditSteps, rounds: int = 1, progress: bool = True):
     out, r0 = [], None
     n = len(layers)
     for i, layer in enumerate(tqdm(layers, desc="solving per layer", disable=not progress or n == 1, leave=False)):
-        keys = keys_now = steps.keys_at(layer)                 # (d_k, B) on the current model
+        keys = steps.keys_at(layer)                            # (d_k, B) on the current model
         h = steps.values_at_last()                             # on the last layer's device
         if r0 is None:
             r0 = z.to(h.device) - h
         resid = (z.to(h.device) - h) / (n - i)                 # (d_v, B)
-        delta, diag = steps.solve_layer(layer, keys_now, resid)
+        delta, diag = steps.solve_layer(layer, keys, resid)
         steps.write_layer(layer, delta)
         out.append((layer, delta, {**diag, "layer": layer, "share": 1.0 / (n - i), **_shares(delta, keys, r0)}))
     return _with_miss(out, z, steps, r0)

@@ -225,8 +225,6 @@ def _lu_cond(a: torch.Tensor, lu: torch.Tensor, info) -> float:
     return float("inf") if rcond <= 0 else 1.0 / rcond
 
 
-
-
 def metric_weighted(metric: torch.Tensor, keys: torch.Tensor, what: str = "the preservation metric M"):
     """Q = M⁻¹ K (d_k × B) for a symmetric positive definite metric M (d_k × d_k), by
     Cholesky: the per-layer factor of :func:`joint`. Returns (Q, M's condition number)."""

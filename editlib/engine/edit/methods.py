@@ -103,19 +103,29 @@ def _split_preservation(diag: dict, delta, preserved, lam: float = 1.0, gamma: f
     return diag
 
 
+def _metric(cov, cfg: MemitConfig | EmmetConfig, preserved=None):
+    """The preservation metric λC0 + γK_pK_pᵀ (γ = 0 without earlier edits) and γ."""
+    gamma = cfg.preserve_edits if preserved is not None else 0.0
+    return solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, gamma), gamma
+
+
+def _emmet_mu(keys, cfg: EmmetConfig) -> float:
+    """EMMET's ridge μ: on batches, and on single edits only when asked (there EMMET is ROME)."""
+    return cfg.mu if (keys.shape[1] > 1 or cfg.ridge_single_edits) else 0.0
+
+
 def _memit(keys, resid, cov, cfg: MemitConfig, preserved=None, prepared=None):
     if preserved is None or cfg.preserve_edits == 0:
         delta, diag = solvers.memit(keys, resid, cov, cfg.mom2_update_weight)
         return delta, _split_preservation(diag, delta, preserved)
-    c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, cfg.preserve_edits)   # λC0 + γK_pK_pᵀ
+    c, _ = _metric(cov, cfg, preserved)
     delta, diag = solvers.memit(keys, resid, c, 1.0)
     return delta, _split_preservation(diag, delta, preserved, cfg.mom2_update_weight, cfg.preserve_edits, cov)
 
 
 def _emmet(keys, resid, cov, cfg: EmmetConfig, preserved=None, prepared=None):
-    mu = cfg.mu if (keys.shape[1] > 1 or cfg.ridge_single_edits) else 0.0
-    gamma = cfg.preserve_edits if preserved is not None else 0.0
-    c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, gamma)
+    mu = _emmet_mu(keys, cfg)
+    c, gamma = _metric(cov, cfg, preserved)
     delta, diag = solvers.emmet(keys, resid, c, mu)
     return delta, {**_split_preservation(diag, delta, preserved, cfg.mom2_update_weight, gamma), "mu": mu}
 
@@ -149,17 +159,13 @@ def _rome_original_weigh(keys, cov, cfg: RomeConfig, plain_keys, preserved=None,
 
 
 def _memit_weigh(keys, cov, cfg: MemitConfig, preserved=None, prepared=None):
-    gamma = cfg.preserve_edits if preserved is not None else 0.0
-    c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, gamma)      # λC0 + γK_pK_pᵀ
-    q, _ = solvers.metric_weighted(c, keys, "λ C0 + γ K_pK_pᵀ")
+    q, _ = solvers.metric_weighted(_metric(cov, cfg, preserved)[0], keys, "λ C0 + γ K_pK_pᵀ")
     return q, keys, 1.0, {}
 
 
 def _emmet_weigh(keys, cov, cfg: EmmetConfig, preserved=None, prepared=None):
-    mu = cfg.mu if (keys.shape[1] > 1 or cfg.ridge_single_edits) else 0.0
-    gamma = cfg.preserve_edits if preserved is not None else 0.0
-    c = solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, gamma)
-    q, _ = solvers.metric_weighted(c, keys, "λ C0 + γ K_pK_pᵀ")
+    mu = _emmet_mu(keys, cfg)
+    q, _ = solvers.metric_weighted(_metric(cov, cfg, preserved)[0], keys, "λ C0 + γ K_pK_pᵀ")
     return q, keys, mu, {"mu": mu}
 
 
