@@ -25,6 +25,13 @@ def _handles(look) -> tuple[list, list]:
             [f"rule: {r}" for r in look])
 
 
+def _each_rule(df: pd.DataFrame, rules) -> pd.DataFrame:
+    """The rules' own rows, and the one-layer window's (rule "any": the same edit under every
+    rule) once under each rule, so that every rule's line starts from it."""
+    one = df[df.rule == "any"]
+    return pd.concat([df[~df.rule.isin(["single", "any"])]] + [one.assign(rule=r) for r in rules], ignore_index=True)
+
+
 def _dodge(x, k: int, n: int, width: float = 0.09):
     return np.asarray(x, dtype=float) + width * (k - (n - 1) / 2)
 
@@ -46,9 +53,7 @@ def window_differences(claims: pd.DataFrame, title: str, metrics=("S", "EM")):
     one layer) and ``window``. Columns: objectives; rows: metrics."""
     c = claims[claims.metric.isin(metrics)]
     rules = [r for r in dict.fromkeys(c.rule) if r != "any"]
-    one = c[c.rule == "any"]
-    c = pd.concat([c[c.rule != "any"]] + [one.assign(rule=r) for r in rules], ignore_index=True)
-    c = c.rename(columns={"difference": "mean"})
+    c = _each_rule(c, rules).rename(columns={"difference": "mean"})
     methods, metrics = list(dict.fromkeys(c.method)), [m for m in metrics if m in set(c.metric)]
     look = _look(rules)
     fig, axes = new_figure(len(metrics), len(methods), 0.7 + 1.35 * len(metrics), sharex=True)
@@ -108,8 +113,7 @@ def preservation_costs(diags: pd.DataFrame, title: str):
         "preservation_cost"].sum().reset_index()
     methods = list(dict.fromkeys(per_edit.method))
     rules = [r for r in dict.fromkeys(per_edit.rule) if r not in ("single", "any")]
-    one = per_edit[per_edit.window == 1]
-    spread = pd.concat([per_edit[~per_edit.rule.isin(["single", "any"])]] + [one.assign(rule=r) for r in rules])
+    spread = _each_rule(per_edit, rules)
     look = _look(rules)
     fig, axes = new_figure(1, max(1, len(methods)), 2.2)
     for j, method in enumerate(methods):
