@@ -10,6 +10,8 @@ from editlib.engine.model.tiny import TINY, tiny_model
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if "EDITLIB_DATA" not in os.environ and SHARED_DATA.exists():
     os.environ["EDITLIB_DATA"] = str(SHARED_DATA)
+# no test downloads anything from the internet (the download tests serve files on loopback)
+os.environ.setdefault("EDITLIB_OFFLINE", "1")
 
 # 2 threads by default; OMP_NUM_THREADS (make test-1thread, .ci/run) runs the suite, notebook kernels included, on
 # that many: the results must not depend on it (editlib.suite.agreement)

@@ -156,7 +156,7 @@ class Experiment:
 
         from ..base.paths import run_dir
         from ..engine.model.loading import load_model
-        from ..evaluation.data import load_cases
+        from ..evaluation.data import dataset_origin, load_cases
 
         torch.manual_seed(params["seed"])
         out_dir = run_dir(params["out_dir"], self.name)
@@ -165,7 +165,8 @@ class Experiment:
         compute_dtype = (params.get("edit_overrides") or {}).get("compute_dtype")
         record = RunRecord.start(params["profile"], params["split"], lm, compute_dtype)
         print(f"{params['model']}: {len(cases)} {params['dataset']} cases ({params['split']} split, seed "
-              f"{params['seed']}) on {record.hardware}; {params['profile']} profile; writing to {out_dir}")
+              f"{params['seed']}; {dataset_origin(params['dataset'])}) on {record.hardware}; {params['profile']} "
+              f"profile; writing to {out_dir}")
         stem = f"{self.name}_{slug(params['model'])}"
         journal = (Journal.open(out_dir, stem, run_identity(self.name, params, cases, lm)) if self.resumable
                    else NoJournal())

@@ -2,13 +2,14 @@
 
 Sources (``source`` argument):
 - ``"wikitext2"``: WikiText-2 (validation split) from a data directory
-  (``$EDITLIB_DATA``, see ``config.data_dirs``), de-tokenized: `` @-@ ``→``-``,
+  (``$EDITLIB_DATA``, the cache, or its pinned download: :mod:`editlib.base.datafiles`), de-tokenized: `` @-@ ``→``-``,
   `` @,@ ``→``,``, `` @.@ ``→``.``, no space before punctuation, ``<unk>`` dropped.
 - a path to a ``.txt`` file (one document per blank-line-separated block);
 - ``"hf:<dataset>[:<config>[:<split>]]"``: a Hugging Face dataset's ``text`` column (needs
   the ``datasets`` package and the hub);
 - ``"model-samples"``: text the model writes itself (seeded sampling), needs nothing;
-- ``"auto"``: WikiText-2 when a data directory holds it, else model samples.
+- ``"auto"``: WikiText-2 when it is on disk or can be downloaded, else model samples (with a
+  warning: the numbers then differ from the committed figures).
 
 :func:`resolve_corpus` turns a source into a :class:`Corpus`: what "auto" resolved to,
 and an identity for cache keys (a file's SHA-256; for model samples the model's
@@ -18,14 +19,16 @@ read back for another.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from ...base.cache import atomic_write_json, load_cached, stable_key
+from ...base.datafiles import locate, where_looked
 from ...base.errors import HyperparameterError
-from ...base.paths import cache_dir, data_dirs
+from ...base.paths import cache_dir
 from ...base.seeding import seeded
 from ..model.architectures import input_device, model_devices
 from ..model.prompts import encode_left
@@ -34,10 +37,16 @@ WIKITEXT_FILE = "wikitext2_valid.txt"
 
 
 def find_data_file(name: str) -> Path | None:
-    for d in data_dirs():
-        if (d / name).exists():
-            return d / name
-    return None
+    """A data file from ``$EDITLIB_DATA``, the cache or its pinned download
+    (:func:`editlib.base.datafiles.locate`); ``None`` when none has it."""
+    found = locate(name)
+    return None if found is None else found.path
+
+
+def _without_wikitext(what: str) -> None:
+    warnings.warn(f"{what}: {WIKITEXT_FILE} is not on disk and could not be downloaded, so the text is the model's own "
+                  "samples; the numbers will not match the committed figures (made with WikiText-2). Set EDITLIB_DATA "
+                  "or go online to use WikiText-2.", stacklevel=3)
 
 
 def detokenize_wikitext(text: str) -> str:
@@ -117,11 +126,13 @@ def resolve_corpus(source: str, model=None, tok=None, seed: int = 0, n_tokens: i
         raise HyperparameterError(f"mom2_dataset must be a corpus name or path, not {source!r}")
     if source == "auto":
         source = "wikitext2" if find_data_file(WIKITEXT_FILE) else "model-samples"
+        if source == "model-samples":
+            _without_wikitext("mom2_dataset 'auto'")
     if source == "wikitext2":
         path = find_data_file(WIKITEXT_FILE)
         if path is None:
             raise HyperparameterError(
-                f"mom2_dataset 'wikitext2': {WIKITEXT_FILE} not found in {[str(d) for d in data_dirs()]}; "
+                f"mom2_dataset 'wikitext2': {WIKITEXT_FILE} not found in {where_looked()}; "
                 "set EDITLIB_DATA to a folder that holds it, or use mom2_dataset='model-samples'")
         return Corpus("wikitext2", f"wikitext2 ({path.name}, detokenized, <unk> dropped)",
                       {"source": "wikitext2", "sha256": file_sha256(path)}, path)

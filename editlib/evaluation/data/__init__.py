@@ -1,13 +1,13 @@
 """Datasets: CounterFact / MultiCounterFact, zsRE, and an embedded offline fact set."""
 import warnings
 
-from .counterfact import load_counterfact, subset, validate_case
+from .counterfact import load_counterfact, locate_dataset, subset, validate_case
 from .facts import embedded_counterfact
 from .splits import SPLITS, TUNE_SEED, TUNE_SIZE, excluded, split_cases, tuning_cases, tuning_subjects
 from .zsre import load_zsre
 
-__all__ = ["load_counterfact", "load_zsre", "subset", "validate_case", "embedded_counterfact", "load_cases",
-           "split_cases", "tuning_cases", "SPLITS", "TUNE_SEED", "TUNE_SIZE"]
+__all__ = ["load_counterfact", "dataset_origin", "load_zsre", "subset", "validate_case", "embedded_counterfact",
+           "load_cases", "split_cases", "tuning_cases", "SPLITS", "TUNE_SEED", "TUNE_SIZE"]
 
 
 def load_cases(dataset: str = "embedded", n: int | None = None, seed: int = 0, relations=None,
@@ -37,3 +37,10 @@ def _is_user_file(dataset: str) -> bool:
     from pathlib import Path
 
     return Path(dataset).suffix in (".json", ".jsonl") or "/" in dataset or "\\" in dataset
+
+
+def dataset_origin(dataset: str) -> str:
+    """Where ``dataset``'s cases come from, in words (what a run prints and records)."""
+    if dataset == "embedded":
+        return "the embedded fact set"
+    return str(locate_dataset(dataset))

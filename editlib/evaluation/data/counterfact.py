@@ -13,80 +13,50 @@ subject filled in, ``ground_truth``, ``rephrase_prompt``, ``locality_prompt``) i
 too and converted to it.
 
 Files are found, in order: an explicit path; a data directory (``$EDITLIB_DATA``, then
-``<cache>/data``); the canonical download location when the machine is online (saved to
-``<cache>/data`` with its SHA-256 beside it, checked on every later load).
+``<cache>/data``); the file's pinned public location when the machine is online, checked
+against its SHA-256 (:mod:`editlib.base.datafiles`).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-import urllib.request
 import warnings
 from pathlib import Path
 
+from ...base.datafiles import FILES, Found, locate, where_looked
 from ...base.errors import DatasetError
-from ...base.paths import cache_dir, data_dirs
 
-FILES = {
-    "counterfact": "counterfact.json",
-    "multi_counterfact": "multi_counterfact.json",
-    "counterfact_simple": "counterfact_simple_edit10k.json",
-    "zsre": "zsre_mend_eval.json",
-    "zsre_train1k": "zsre_mend_train1k.json",
-}
-URLS = {
-    "counterfact": "https://rome.baulab.info/data/dsets/counterfact.json",
-    "multi_counterfact": "https://rome.baulab.info/data/dsets/multi_counterfact.json",
-    "zsre": "https://rome.baulab.info/data/dsets/zsre_mend_eval.json",
-}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _download(name: str) -> Path:
-    target = cache_dir("data") / FILES[name]
-    tmp = target.with_suffix(".part")
-    urllib.request.urlretrieve(URLS[name], tmp)
-    tmp.replace(target)
-    target.with_suffix(".sha256").write_text(_sha256(target))
-    return target
+DATASETS = ("counterfact", "multi_counterfact", "counterfact_simple", "zsre", "zsre_train1k")
 
 
 def find_file(name_or_path: str) -> Path:
     """Resolve a dataset name or path to a file, or raise saying where we looked."""
+    return locate_dataset(name_or_path).path
+
+
+def locate_dataset(name_or_path: str) -> Found:
+    """A dataset name or path as a file on disk and where it came from
+    (:func:`editlib.base.datafiles.locate`: ``$EDITLIB_DATA``, the cache, or its pinned
+    download)."""
     if not isinstance(name_or_path, (str, Path)):
         raise DatasetError(f"a dataset is a name or a path, not {name_or_path!r}")
     p = Path(name_or_path).expanduser()
     name_or_path = str(name_or_path)
     if p.suffix in (".json", ".jsonl"):
         if p.is_file():
-            return p
+            return Found(p, "a file of your own")
         raise FileNotFoundError(f"dataset file {p} does not exist")
-    if name_or_path not in FILES:
+    if name_or_path not in DATASETS:
         if p.exists():
             raise DatasetError(f"dataset file {p}: expected a .json (a list of records) or .jsonl file")
-        raise DatasetError(f"unknown dataset {name_or_path!r}; use a .json/.jsonl path or one of {sorted(FILES)}")
-    fname = FILES[name_or_path]
-    for d in data_dirs():
-        if (d / fname).exists():
-            f = d / fname
-            sha = f.with_suffix(".sha256")
-            if sha.exists() and sha.read_text().strip() != _sha256(f):
-                raise DatasetError(f"{f} does not match its checksum {sha}; delete both to download again")
-            return f
-    if name_or_path in URLS:
-        try:
-            return _download(name_or_path)
-        except OSError as e:
-            why = f"download from {URLS[name_or_path]} failed ({e})"
-    else:
-        why = "it has no public download location"
-    raise FileNotFoundError(
-        f"{fname} not found in {[str(d) for d in data_dirs()]} and {why}. Put the file in one of "
-        "those folders, set EDITLIB_DATA to a folder that holds it, or pass its path.")
+        raise DatasetError(f"unknown dataset {name_or_path!r}; use a .json/.jsonl path or one of {sorted(DATASETS)}")
+    spec = FILES[name_or_path]
+    found = locate(spec.filename)
+    if found is None:
+        raise FileNotFoundError(
+            f"{spec.filename} ({spec.what}) not found in {where_looked()}. Put the file in one of those folders, "
+            f"set EDITLIB_DATA to a folder that holds it, pass its path, or go online to download it from {spec.url}.")
+    return found
 
 
 def _template(text: str, subject: str, where: str) -> str:

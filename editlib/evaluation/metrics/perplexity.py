@@ -1,6 +1,6 @@
 """Perplexity on held-out text: general ability after editing.
 
-Text: WikiText-2's test split from the data directory (``wikitext2_test.txt``,
+Text: WikiText-2's test split (``wikitext2_test.txt``: data directory, cache or pinned download,
 de-tokenized like the statistics corpus), or, without it, seeded samples from the model
 as given (call it before editing). Cut into windows of ``seq_len`` tokens (the same
 windowing as the covariance statistics); perplexity = exp(mean next-token NLL over every
@@ -9,6 +9,7 @@ predicted token).
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -25,6 +26,8 @@ def heldout_windows(tok, model=None, n_tokens: int = 8192, seq_len: int = 256, s
     if path is not None:
         docs, what = wikitext_documents(path), f"wikitext2 test ({path.name})"
     elif model is not None:
+        warnings.warn(f"held-out perplexity: {WIKITEXT_TEST} is not on disk and could not be downloaded, so the "
+                      "text is the model's own samples; the numbers will not match the committed figures", stacklevel=2)
         docs, what = model_samples(model, tok, n_tokens=n_tokens, seed=seed), f"model samples (seed {seed})"
     else:
         raise FileNotFoundError(f"{WIKITEXT_TEST} is not in the data directory and no model was given to sample from")
