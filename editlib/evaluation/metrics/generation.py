@@ -1,16 +1,19 @@
 """Generation metrics: GE (fluency, n-gram entropy); RS (consistency) is not computed.
 
 GE: for each text, the weighted mean of the word bigram and trigram entropies (base 2,
-weights 2/3 and 4/3), averaged over texts; ×100 when reported. Words and n-grams are
-counted with scikit-learn's CountVectorizer (words and punctuation marks as tokens).
+weights 2/3 and 4/3), averaged over texts; ×100 when reported. Tokens are words and
+punctuation marks (the regular expression ``TOKEN_PATTERN``, case kept); an n-gram is n
+consecutive tokens, counted over the text (as scikit-learn's CountVectorizer counts them).
 RS (the TF-IDF cosine between generated text and reference snippets about target_new)
 needs the snippets and IDF statistics that CounterFact distributes separately, which
 editlib does not have: it is reported as missing (NaN), never as 0.
 """
 from __future__ import annotations
 
+import re
+from collections import Counter
+
 import numpy as np
-from sklearn.feature_extraction.text import CountVectorizer
 
 from ...base.seeding import seeded
 from ...engine.model.architectures import input_device, model_devices
@@ -20,11 +23,12 @@ TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"
 
 
 def ngram_entropy(text: str, n: int) -> float:
-    try:
-        counts = CountVectorizer(ngram_range=(n, n), token_pattern=TOKEN_PATTERN, lowercase=False
-                                 ).fit_transform([text]).toarray()[0]
-    except ValueError:  # no n-gram at all (empty or too short)
+    """Entropy (bits) of the n-gram frequencies of ``text``; 0 when it has no n-gram."""
+    tokens = re.findall(TOKEN_PATTERN, text)
+    grams = Counter(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    if not grams:
         return 0.0
+    counts = np.array([grams[g] for g in sorted(grams)], dtype=np.int64)     # in sorted order: the same sums
     f = counts / counts.sum()
     return float(-(f * np.log2(f)).sum())
 
