@@ -29,7 +29,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..base.errors import EditlibError
-from .runs import ROOT, Outcome, Task, execute, is_done
+from .runs import NOTEBOOK_DIR, Outcome, Task, execute, is_done
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def run_task(task: Task, out_dir: str, shared_marker: str | None, threads: int |
     t0 = time.time()
     outcome = Outcome(task, "done", where=f"{socket.gethostname()}:{where}")
     try:
-        execute(task, Path(where), Path(notebook_dir) if notebook_dir else ROOT / "notebooks", progress=False)
+        execute(task, Path(where), Path(notebook_dir) if notebook_dir else NOTEBOOK_DIR, progress=False)
     except BaseException as e:  # noqa: BLE001 - reported per task, the run goes on
         outcome.status = "failed"
         outcome.error = f"{type(e).__name__}: {e}"[-4000:]

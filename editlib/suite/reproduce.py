@@ -35,7 +35,7 @@ from ..base.errors import EditlibError
 from ..engine.model.loading import check_model_name
 from ..experiments.journal import PARTIAL, progress
 from .profiles import PROFILES, get_profile
-from .runs import NOTEBOOKS, ROOT, execute, is_done, plan
+from .runs import NOTEBOOK_DIR, NOTEBOOKS, execute, is_done, plan
 
 DEFAULT_MODELS = ["smollm2-135m", "gemma3-270m"]
 
@@ -48,11 +48,12 @@ def _value(text: str):
 
 
 def default_out(profile: str = "quick") -> Path:
-    return ROOT / "figures" / get_profile(profile).out_subdir
+    """``figures/`` (quick) or ``figures/<profile>/`` under the current directory."""
+    return Path("figures") / get_profile(profile).out_subdir
 
 
 def run(models=DEFAULT_MODELS, notebooks=tuple(NOTEBOOKS), out_dir: Path | None = None,
-        parameters: dict | None = None, notebook_dir: Path = ROOT / "notebooks",
+        parameters: dict | None = None, notebook_dir: Path = NOTEBOOK_DIR,
         profile: str = "quick", resume: bool = False) -> list[Path]:
     """Execute each notebook for each model with the profile's parameters, then
     ``parameters`` (which win), one after the other; returns the executed notebooks. With

@@ -19,6 +19,8 @@ from ..experiments.records import slug
 from .profiles import get_profile
 
 ROOT = Path(__file__).resolve().parents[2]
+# the notebooks, as package data (in a checkout, a link to its notebooks/ folder): the suite runs from a wheel too
+NOTEBOOK_DIR = (Path(__file__).resolve().parent / "notebooks").resolve()
 NOTEBOOKS = {e.key: e.name for e in experiments()}        # key -> notebook stem, from the registry
 PLACE_HOLDER = "out_dir"          # the one parameter that names where a run writes, not what it computes
 
@@ -37,7 +39,7 @@ def notebook_parameters(notebook: str, model: str | None = None, profile: str | 
 def parameters_cell(notebook: str) -> dict:
     """The names and default values of a notebook file's ``parameters`` cell."""
     name = get_experiment(notebook).name
-    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    nb = json.loads((NOTEBOOK_DIR / f"{name}.ipynb").read_text())
     cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
     tree = ast.parse("".join(cell["source"]))
     return {t.id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) for t in n.targets}
@@ -113,7 +115,7 @@ def notebook_name(key: str) -> str:
     """The notebook a key ("NN") or stem ("NN_what") names; an error listing
     the notebooks there are otherwise."""
     name = NOTEBOOKS.get(str(key), str(key))
-    if name not in NOTEBOOKS.values() or not (ROOT / "notebooks" / f"{name}.ipynb").exists():
+    if name not in NOTEBOOKS.values() or not (NOTEBOOK_DIR / f"{name}.ipynb").exists():
         raise HyperparameterError(f"no notebook {key!r}; choose from {', '.join(NOTEBOOKS)} or "
                                   f"{', '.join(NOTEBOOKS.values())}")
     return name
@@ -176,7 +178,7 @@ def absolute_env() -> None:
             os.environ[var] = str(Path(os.environ[var]).resolve())
 
 
-def execute(task: Task, out_dir: Path, notebook_dir: Path = ROOT / "notebooks", progress: bool = True) -> Path:
+def execute(task: Task, out_dir: Path, notebook_dir: Path = NOTEBOOK_DIR, progress: bool = True) -> Path:
     """Run ``task`` with papermill, writing the executed notebook to
     ``<out_dir>/executed/`` and the notebook's tables and figures to ``out_dir``.
     Raises what papermill raises when a cell fails (the failing notebook is written).
