@@ -68,7 +68,7 @@ figures-paper: install
 # figures, claims.csv and the claims tables of README.md and docs/statistics.md, from the committed
 # per-case tables of figures/ and figures/paper/ (no edit is run)
 report: install
-	$(BIN)/python -m editlib.suite.report regenerate
+	$(BIN)/python -m editlib.suite.report regenerate --render
 
 benchmark: install
 	$(BIN)/python benchmarks/edit_speed.py

@@ -1,6 +1,8 @@
 """Every bad input is refused at the door with editlib's own error naming the problem,
 before templates, C0 or z are computed: the weights and the cache directory are left
 exactly as they were. One row per kind of bad input."""
+import re
+
 import pytest
 import torch
 from conftest import FRANCE
@@ -66,6 +68,55 @@ def foreign_tokenizer(model, tok, tmp):
     other = copy.deepcopy(tok)                    # a tokenizer with more tokens than the model has rows
     other.add_tokens(["<added-1>", "<added-2>"])
     Editor(model, other, **OK)
+
+
+def small_foreign_tokenizer(model, tok, tmp):
+    import copy
+
+    other = copy.deepcopy(tok)                    # no more tokens than the model has rows, but another eos
+    other.eos_token = tok.convert_ids_to_tokens(5)
+    Editor(model, other, **OK)
+
+
+def committed_table(notebook="01_objectives_smollm2-135m"):
+    import pandas as pd
+
+    from editlib.suite.report import ROOT
+
+    return pd.read_csv(ROOT / "figures" / f"{notebook}.csv")
+
+
+def regenerate_with(change):
+    """``report regenerate`` on a folder holding a committed per-case table, changed."""
+    def run(model, tok, tmp):
+        from editlib.suite.report import regenerate
+
+        folder = tmp / "figures"
+        folder.mkdir()
+        change(committed_table()).to_csv(folder / "01_objectives_smollm2-135m.csv", index=False)
+        regenerate(folder, progress=lambda s: None)
+    return run
+
+
+def pair(metric, a_values, b_values):
+    def run(model, tok, tmp):
+        import pandas as pd
+
+        from editlib.evaluation.statistics import paired_difference
+
+        def long(values):
+            return pd.DataFrame([{"case_id": i, "metric": m, "value": v} for m, vs in values.items()
+                                 for i, v in enumerate(vs)])
+        paired_difference(long(a_values), long(b_values), metric)
+    return run
+
+
+def report_cli(*args):
+    def run(model, tok, tmp):
+        from editlib.suite.report import main
+
+        main(["regenerate", *[a.format(tmp=tmp) for a in args]])
+    return run
 
 
 def place(**kw):
@@ -162,6 +213,22 @@ ROWS = [
     ("dataset of the wrong kind", dataset("cases.txt", "hello"), DatasetError, "expected a .json"),
     ("broken .jsonl", dataset("cases.jsonl", "{not json"), DatasetError, "not valid JSON Lines"),
     ("unknown dataset name", dataset("counterfactual"), DatasetError, "unknown dataset"),
+    ("a file with no cases", dataset("empty.json", "[]"), DatasetError, "holds no cases"),
+    ("malformed JSON Lines line", dataset("cases.jsonl", "\n".join(['{"case_id": 1}'] * 3 + ["{not json"])),
+     DatasetError, "not valid JSON Lines: line 4"),
+    ("a smaller tokenizer of another model", small_foreign_tokenizer, ModelLoadError, "eos token is id 5"),
+    # ---- results tables and their statistics
+    ("per-case table cut at a row boundary", regenerate_with(lambda t: t.iloc[:-7]), DatasetError,
+     "not scored on the same (case, metric) pairs"),
+    ("per-case table missing a setting", regenerate_with(lambda t: t[t.setting != "memit"]), DatasetError,
+     "missing ['memit']"),
+    ("per-case table without 'setting'", regenerate_with(lambda t: t.drop(columns="setting")), DatasetError,
+     "01_objectives_smollm2-135m.csv: no column 'setting'"),
+    ("per-case table without 'dataset'", regenerate_with(lambda t: t.drop(columns="dataset")), DatasetError,
+     "no column 'dataset'"),
+    ("misspelt metric", pair("SS", {"ES": [1, 0]}, {"ES": [0, 0]}), DatasetError, "setting A has no SS values"),
+    ("docs rendered from one folder", report_cli("{tmp}", "--render"), HyperparameterError,
+     "--render draws the docs from figures and figures/paper together"),
 ]
 
 
@@ -198,7 +265,7 @@ def test_bad_input_is_refused_before_any_work(tiny_llama, env, name, run, error,
     cache = env / "cache"
     cache.mkdir(exist_ok=True)
     cached = files(cache)
-    with pytest.raises(error, match=fragment.replace("(", r"\(").replace("[", r"\[").replace("{", r"\{")):
+    with pytest.raises(error, match=re.escape(fragment)):
         run(m, tok, env)
     assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
     assert files(cache) == cached
@@ -287,6 +354,7 @@ RUNNER = [
     ("misspelt model", ["--notebooks", "02", "--models", "smollm2"], "did you mean 'smollm2-135m'"),
     ("silent server as scheduler", ["--notebooks", "02", "--scheduler", "{silent}"], "sent nothing within"),
     ("another protocol as scheduler", ["--notebooks", "02", "--scheduler", "{ssh}"], "speaks another protocol"),
+    ("host:port without tcp://", ["--notebooks", "02", "--scheduler", "{bare}"], "sent nothing within"),
 ]
 
 
@@ -300,7 +368,7 @@ def test_the_runner_refuses_bad_input_before_any_kernel_starts(tmp_path, name, a
 
     silent, stop_silent = _server(None)
     ssh, stop_ssh = _server(b"SSH-2.0-OpenSSH_9.6\r\n")
-    args = [a.format(silent=silent, ssh=ssh) for a in args]
+    args = [a.format(silent=silent, ssh=ssh, bare=silent.removeprefix("tcp://")) for a in args]
     t0 = time.time()
     try:
         out = subprocess.run([sys.executable, "-m", "editlib.reproduce", "--profile", "tiny", "--out", str(tmp_path),
@@ -314,6 +382,8 @@ def test_the_runner_refuses_bad_input_before_any_kernel_starts(tmp_path, name, a
 
 # --------------------------------------------------------------------------- a user's own data
 def test_a_users_file_is_not_thinned_silently(tmp_path):
+    """The tuning split protects the bundled data; on a file of your own it applies only when
+    asked for, and then says what it leaves out."""
     import json
     import warnings
 
@@ -323,15 +393,55 @@ def test_a_users_file_is_not_thinned_silently(tmp_path):
                 "ground_truth": "Paris"} for i in range(12)]
     path = tmp_path / "my_facts.json"
     path.write_text(json.dumps(records))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(load_cases(str(path))) == 12                       # split=None: every case of your own file
     with pytest.warns(UserWarning, match="split='eval' leaves out 12 of the 12 cases"):
-        assert load_cases(str(path)) == []
+        assert load_cases(str(path), split="eval") == []
     with pytest.raises(DatasetError, match=r"only 0 match .*in split 'eval'.*split='all' draws from every case"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            load_cases(str(path), n=5)
+            load_cases(str(path), n=5, split="eval")
     assert len(load_cases(str(path), n=5, split="all")) == 5
+    assert len(load_cases("embedded")) == len(load_cases("embedded", split="eval"))     # bundled: "eval"
     with pytest.raises(DatasetError, match="must be a positive integer"):
         load_cases("embedded", n=-3)
+
+
+def test_a_nan_part_on_one_side_is_left_out_on_both():
+    """S from ES/PS/NS where A lacks one part of a case: that part is left out of B's means
+    too, so A's and B's part means come from the same cases."""
+    import pandas as pd
+
+    from editlib.evaluation.metrics.counterfact import harmonic_mean
+    from editlib.evaluation.statistics import paired_difference
+
+    def long(values):
+        return pd.DataFrame([{"case_id": i, "metric": m, "value": v} for m, vs in values.items()
+                             for i, v in enumerate(vs)])
+    a = {"ES": [1.0, 1.0, 0.0], "PS": [1.0, float("nan"), 0.0], "NS": [1.0, 1.0, 1.0]}
+    b = {"ES": [0.0, 1.0, 0.0], "PS": [0.0, 1.0, 1.0], "NS": [1.0, 0.0, 1.0]}
+    res = paired_difference(long(a), long(b), "S")
+    assert res["n"] == 3
+    assert res["a_mean"] == pytest.approx(harmonic_mean(2 / 3, 1 / 2, 1.0))
+    assert res["b_mean"] == pytest.approx(harmonic_mean(1 / 3, 1 / 2, 2 / 3))     # B's PS without case 1
+
+
+def test_rendering_the_docs_is_all_or_nothing(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from editlib.suite import report
+
+    (tmp_path / "docs").mkdir()
+    for name in report.RENDERED:
+        (tmp_path / name).write_text("<!-- claims -->\nold\n<!-- /claims -->\n")
+    (tmp_path / report.TABLES_PAGE).write_text("no tables block here\n")
+    claims = pd.read_csv(report.ROOT / "figures" / "claims.csv")
+    monkeypatch.setattr(report, "ROOT", tmp_path)
+    before = {p: p.read_text() for p in tmp_path.rglob("*.md")}
+    with pytest.raises(ValueError, match="has no <!-- tables figures --> "):
+        report.render_docs(claims)
+    assert {p: p.read_text() for p in tmp_path.rglob("*.md")} == before
 
 
 def test_a_subject_that_occurs_twice_is_a_warning(tmp_path):
@@ -354,7 +464,7 @@ def users_file(model, tok, tmp):
     path = tmp / "my_facts.json"
     path.write_text(json.dumps([{"prompt": f"The capital of Land{i} is", "subject": f"Land{i}",
                                  "target_new": "Rome", "ground_truth": "Paris"} for i in range(12)]))
-    load_cases(str(path))
+    load_cases(str(path), split="eval")
 
 
 def subject_twice(model, tok, tmp):

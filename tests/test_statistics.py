@@ -231,11 +231,11 @@ def _batch_run(tmp_path):
                 es = 0.0 if behind and c % 2 else 100.0
                 for m, v in (("ES", es), ("PS", es), ("NS", 80.0), ("EM", (10.0 if behind else 60.0) + rng.normal())):
                     rows.append({"case_id": c, "metric": m, "value": v, "model": "m", "dataset": "d",
-                                 "setting": setting, "method": method, "batch_size": size, "profile": "quick"})
+                                 "setting": setting, "method": method, "batch_size": size, "profile": "handmade"})
     for c in range(30):
         for m in ("ES", "PS", "NS", "EM"):
             rows.append({"case_id": c, "metric": m, "value": 100.0 if m != "EM" else 50.0, "model": "m", "dataset": "d",
-                         "setting": "MEMIT", "method": "memit", "batch_size": 16, "profile": "quick"})
+                         "setting": "MEMIT", "method": "memit", "batch_size": 16, "profile": "handmade"})
     diags = pd.DataFrame([{"setting": s, "method": m, "batch_size": b, "layer": 3, "layers": "[3]",
                            "update_norm": 1.0 + b, "error": "singular" if (s, b) == ("EMMET (μ = 0)", 16) else None}
                           for s, m in (("MEMIT", "memit"), ("EMMET (μ = 0)", "emmet")) for b in (1, 8, 16)])
@@ -259,7 +259,7 @@ def test_batch_claims_name_the_first_resolved_batch_and_the_refused_solve(tmp_pa
 
 
 def test_regenerate_draws_the_figures_writes_claims_and_renders_them(tmp_path):
-    from editlib.suite.report import claims_markdown, regenerate, render, summary
+    from editlib.suite.report import claims_markdown, regenerate, render_text, summary
 
     _batch_run(tmp_path)
     claims = regenerate(tmp_path, progress=lambda s: None)
@@ -268,8 +268,7 @@ def test_regenerate_draws_the_figures_writes_claims_and_renders_them(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "claims.csv"), _as_csv(claims))
     doc = tmp_path / "doc.md"
     doc.write_text("before\n<!-- claims -->\nold numbers\n<!-- /claims -->\nafter\n")
-    render(doc, claims, "summary")
-    text = doc.read_text()
+    text = render_text(doc, claims, "summary")
     assert "old numbers" not in text and claims_markdown(summary(claims)) in text and text.endswith("after\n")
     assert "| EMMET (μ = 0) − MEMIT | batch 16 | S | 0 | — | — | — | refused (singular) |" in text
 

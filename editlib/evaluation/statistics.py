@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..base.errors import DatasetError
 from .metrics.counterfact import harmonic_mean
 
 SCORE_PARTS = ("ES", "PS", "NS")
@@ -40,7 +41,7 @@ RESAMPLES = 9999
 SEED = 0
 
 
-class UnpairedError(ValueError):
+class UnpairedError(DatasetError):
     """Two settings compared case by case were not scored on the same cases."""
 
 
@@ -152,10 +153,15 @@ def interval_table(long: pd.DataFrame, by: list[str],
 
 def _paired_values(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-case values (cases × parts) of ``metric`` (S: its three parts) in A and B, aligned
-    on case ids. Refuses A and B whose case ids differ; drops cases missing in either."""
+    on case ids. Refuses A and B whose case ids differ, or a metric either lacks; a part
+    missing (NaN) on either side is left out on both, a case with no part left is dropped."""
     parts = list(SCORE_PARTS) if metric == "S" else [metric]
     wide = []
     for name, t in (("A", a), ("B", b)):
+        absent = [m for m in parts if m not in set(t.metric)]
+        if absent:
+            raise UnpairedError(f"{metric}: setting {name} has no {'/'.join(absent)} values; its metrics are "
+                                f"{sorted(set(t.metric))}")
         t = t[t.metric.isin(parts)]
         if t.duplicated(["case_id", "metric"]).any():
             raise UnpairedError(f"setting {name} has more than one {'/'.join(parts)} value for a case: "
@@ -166,8 +172,10 @@ def _paired_values(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> tuple[np.nd
         raise UnpairedError(f"{metric}: A and B were not scored on the same cases ({len(only_a)} case ids only in "
                             f"A, e.g. {list(only_a[:3])}; {len(only_b)} only in B, e.g. {list(only_b[:3])})")
     ids = wide[0].index
-    x, y = wide[0].loc[ids].to_numpy(float), wide[1].loc[ids].to_numpy(float)
-    keep = ~(np.isnan(x).all(axis=1) | np.isnan(y).all(axis=1))
+    x, y = wide[0].loc[ids].to_numpy(float, copy=True), wide[1].loc[ids].to_numpy(float, copy=True)
+    missing = np.isnan(x) | np.isnan(y)           # a part missing on either side is left out of both:
+    x[missing] = y[missing] = np.nan              # each part's means come from the same cases in A and B
+    keep = ~missing.all(axis=1)
     return x[keep], y[keep]
 
 

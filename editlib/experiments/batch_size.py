@@ -56,6 +56,9 @@ class BatchSize(Experiment):
     def compared(self):
         return [("emmet_mu0", "memit"), ("emmet_ridge", "memit")]
 
+    def grid(self, params):
+        return {"batch_size": set(params["batch_sizes"])}
+
     def compute(self, ctx, settings):
         from ..evaluation.data import load_cases
 

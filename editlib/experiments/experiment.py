@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..base.errors import HyperparameterError, UnknownNameError
+from ..base.errors import DatasetError, HyperparameterError, UnknownNameError
 from . import plots
 from .claims import brief, claims_of
 from .drivers import Setting
@@ -33,7 +33,7 @@ from .journal import Journal, NoJournal, run_identity
 from .records import RunRecord, save_table, slug
 
 # The parameters every experiment has, with their defaults (the quick profile's).
-COMMON = {"profile": "quick", "model": "smollm2-135m", "dataset": "embedded", "split": "eval", "seed": 0,
+COMMON = {"profile": "quick", "model": "smollm2-135m", "dataset": "embedded", "split": None, "seed": 0,
           "device": None, "dtype": "float32", "out_dir": None}
 # The light z of the batch and sequential experiments (every setting alike): 3 templates, 10 steps.
 # The paper's own batch experiments reuse one z per fact across settings the same way.
@@ -156,15 +156,16 @@ class Experiment:
 
         from ..base.paths import run_dir
         from ..engine.model.loading import load_model
-        from ..evaluation.data import dataset_origin, load_cases
+        from ..evaluation.data import dataset_origin, default_split, load_cases
 
         torch.manual_seed(params["seed"])
         out_dir = run_dir(params["out_dir"], self.name)
         lm, tok = load_model(params["model"], device=params["device"], dtype=params["dtype"])
-        cases = load_cases(params["dataset"], n=self.cases_needed(params), seed=params["seed"], split=params["split"])
+        split = default_split(params["dataset"]) if params["split"] is None else params["split"]
+        cases = load_cases(params["dataset"], n=self.cases_needed(params), seed=params["seed"], split=split)
         compute_dtype = (params.get("edit_overrides") or {}).get("compute_dtype")
-        record = RunRecord.start(params["profile"], params["split"], lm, compute_dtype)
-        print(f"{params['model']}: {len(cases)} {params['dataset']} cases ({params['split']} split, seed "
+        record = RunRecord.start(params["profile"], split, lm, compute_dtype)
+        print(f"{params['model']}: {len(cases)} {params['dataset']} cases ({split} split, seed "
               f"{params['seed']}; {dataset_origin(params['dataset'])}) on {record.hardware}; {params['profile']} "
               f"profile; writing to {out_dir}")
         stem = f"{self.name}_{slug(params['model'])}"
@@ -200,6 +201,50 @@ class Experiment:
         return Run(self, ctx, tables, settings, claims, saved)
 
     # -------------------------------------------------------------- claims, figures, report
+
+    TABLE_COLUMNS = ("setting", "case_id", "metric", "value", "model", "profile", "dataset")
+
+    def grid(self, params: dict) -> dict[str, set]:
+        """{column: the values a complete run's per-case table holds} beyond its settings
+        (a batch-size sweep's batch sizes, a sequence's edit counts)."""
+        return {}
+
+    def check_table(self, table: pd.DataFrame, where: str) -> None:
+        """Refuse a per-case table (read from ``where``) that is not a whole run of this
+        experiment: a column missing; settings, or the grid's values, other than the run's
+        design (its profile's parameters) implies; a setting scored on other (case, metric)
+        pairs than the others of its group; the unedited scores on other cases than the edits."""
+        missing = [c for c in self.TABLE_COLUMNS if c not in table]
+        if missing:
+            raise DatasetError(f"{where}: no column {', '.join(map(repr, missing))}; a per-case table of {self.name} "
+                               f"has {', '.join(self.TABLE_COLUMNS)}")
+        profile, model = table["profile"].iloc[0], table["model"].iloc[0]
+        if profile in self.profiles or profile == "quick":
+            params = {**self.defaults, **self.profile_parameters(profile, model)}
+            self._check_design(table, params, where)
+        groups = [c for c in ("batch_size", "n_edits", "scope") if c in table]
+        for key, group in (table.groupby(groups, dropna=False) if groups else [((), table)]):
+            scored = {s: frozenset(zip(g.case_id, g.metric)) for s, g in group.groupby("setting")}
+            if len(set(scored.values())) > 1:
+                sizes = ", ".join(f"{s}: {len(v)}" for s, v in scored.items())
+                raise DatasetError(f"{where}: the settings of {dict(zip(groups, key if groups else ()))} are not "
+                                   f"scored on the same (case, metric) pairs ({sizes}); the table is cut or mixed")
+        unedited, edited = table[table.setting == "unedited"], table[table.setting != "unedited"]
+        if len(unedited) and set(unedited.case_id) != set(edited.case_id):
+            raise DatasetError(f"{where}: the unedited scores cover {unedited.case_id.nunique()} cases, the edits "
+                               f"{edited.case_id.nunique()}; the table is cut or mixed")
+
+    def _check_design(self, table: pd.DataFrame, params: dict, where: str) -> None:
+        expected = {s.label for s in self.settings(params)}
+        present = set(table.setting) - {"unedited"}
+        if present != expected:
+            raise DatasetError(f"{where}: the {params['profile']} profile of {self.name} runs the settings "
+                               f"{sorted(expected)}; the table holds {sorted(present)} (missing "
+                               f"{sorted(expected - present)}, unexpected {sorted(present - expected)})")
+        for column, values in self.grid(params).items():
+            if set(table[column].dropna()) != set(values):
+                raise DatasetError(f"{where}: {column} should take {sorted(values)} in the {params['profile']} "
+                                   f"profile; the table has {sorted(set(table[column].dropna()))}")
 
     def claims(self, tables: dict, settings: list[Setting] | None = None) -> pd.DataFrame:
         """The paired comparisons of a run's tables (``settings``: those it ran; by default,

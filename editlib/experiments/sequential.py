@@ -66,6 +66,9 @@ class Sequential(Experiment):
     def cases_needed(self, params):
         return params["batch_size"] * params["n_batches"]
 
+    def grid(self, params):
+        return {"n_edits": {params["batch_size"] * k for k in range(1, params["n_batches"] + 1)}}
+
     def compared(self):
         return [("alphaedit", "memit"), ("alphaedit", "emmet_ridge"), ("emmet_preserved", "emmet_ridge")]
 

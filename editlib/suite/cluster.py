@@ -56,6 +56,8 @@ def connect(scheduler: str, workers: int | None = None, timeout: str = "10s"):
         n = workers or max(1, min(2, os.cpu_count() or 1))
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), max(1, (os.cpu_count() or 1) // n)
+    if "://" not in scheduler:          # Dask reads host:port as tcp://host:port: probe it as such
+        scheduler = f"tcp://{scheduler}"
     probe_scheduler(scheduler)
     try:
         return Client(scheduler, timeout=timeout), None

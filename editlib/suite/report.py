@@ -2,12 +2,16 @@
 
     python -m editlib.suite.report tables figures/paper        # Markdown tables: mean [95 % interval]
     python -m editlib.suite.report regenerate                  # figures/ and figures/paper/: every
-        # notebook figure drawn again, claims.csv written, the claims tables in README.md and
-        # docs/statistics.md and the result tables in docs/notebooks.md rendered from them
+        # notebook figure drawn again, claims.csv written
+    python -m editlib.suite.report regenerate --render         # ... and the claims tables in README.md
+        # and docs/statistics.md and the result tables in docs/notebooks.md rendered from them
 
 ``regenerate`` reads only the committed per-case tables (and their side tables): the
 figures, the paired comparisons (:mod:`editlib.experiments.claims`) and the tables in the
-docs all come from them, so no number in a claims table is typed by hand.
+docs all come from them, so no number in a claims table is typed by hand. A table that is
+not a whole run of its notebook (:meth:`~editlib.experiments.experiment.Experiment.check_table`)
+is refused before any claim is drawn from it. ``--render`` needs both folders, and writes
+the docs only once every page's new text has been made: all of them or none.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..base.errors import HyperparameterError
 from ..evaluation.statistics import interval_table
 from ..experiments import experiments, plots
 from ..experiments.claims import ONE_MEASUREMENT
@@ -96,6 +101,7 @@ def regenerate(folder: Path, progress=print) -> pd.DataFrame:
     for experiment in REPORTED:
         for name, path in tables(folder, experiment.name):
             run = run_tables(path)
+            experiment.check_table(run[""], str(path))
             c = experiment.claims(run)
             claims.append(c)
             for p in plots.save_all(experiment.figures(run, c), folder, name):
@@ -159,17 +165,17 @@ def _replace_block(text: str, tag: str, body: str, where: Path) -> str:
     return new
 
 
-def render(path: Path, claims: pd.DataFrame, which: str) -> None:
-    """Rewrite the block between ``<!-- claims -->`` and ``<!-- /claims -->`` in ``path``."""
+def render_text(path: Path, claims: pd.DataFrame, which: str) -> str:
+    """``path``'s text with the block between ``<!-- claims -->`` and ``<!-- /claims -->`` rendered."""
     table = claims_markdown(summary(claims) if which == "summary" else claims)
-    path.write_text(_replace_block(path.read_text(), "claims", table, path))
+    return _replace_block(path.read_text(), "claims", table, path)
 
 
-def render_tables(path: Path, folder: Path) -> None:
-    """Rewrite the block between ``<!-- tables FOLDER -->`` and ``<!-- /tables -->`` in ``path``
-    with :func:`notebook_tables` of ``folder`` (relative to the repository)."""
+def tables_text(text: str, path: Path, folder: Path) -> str:
+    """``text`` (of ``path``) with the block between ``<!-- tables FOLDER -->`` and
+    ``<!-- /tables -->`` rendered from :func:`notebook_tables` of ``folder`` (relative to the repository)."""
     body = "\n".join(t.rstrip("\n") + "\n" for t in notebook_tables(ROOT / folder))
-    path.write_text(_replace_block(path.read_text(), f"tables {folder}", body, path))
+    return _replace_block(text, f"tables {folder}", body, path)
 
 
 def main(argv=None):
@@ -179,19 +185,33 @@ def main(argv=None):
     t.add_argument("folder", nargs="?", default="figures")
     g = sub.add_parser("regenerate", help="figures, claims.csv and the docs' claims tables from the tables")
     g.add_argument("folders", nargs="*", default=list(FOLDERS))
-    g.add_argument("--no-render", action="store_true", help="leave README.md and docs/statistics.md alone")
+    g.add_argument("--render", action="store_true", help="also render the claims and tables into README.md, "
+                   "docs/statistics.md and docs/notebooks.md (needs both folders; all pages or none)")
     a = ap.parse_args(argv)
     if a.command == "tables":
         print("\n\n".join(notebook_tables(Path(a.folder))))
         return
+    if a.render and sorted(a.folders) != sorted(FOLDERS):
+        raise HyperparameterError(f"--render draws the docs from {' and '.join(FOLDERS)} together; got "
+                                  f"{', '.join(a.folders)} (leave --render out to write only their figures and claims)")
     claims = pd.concat([regenerate(Path(f)) for f in a.folders], ignore_index=True)
-    if not a.no_render:
-        for name, which in RENDERED.items():
-            render(ROOT / name, claims, which)
-            print(f"rendered the claims into {name}")
-        for folder in a.folders:
-            render_tables(ROOT / TABLES_PAGE, Path(folder))
-            print(f"rendered the tables of {folder} into {TABLES_PAGE}")
+    if a.render:
+        for path in render_docs(claims, a.folders):
+            print(f"rendered {path.relative_to(ROOT)}")
+
+
+def render_docs(claims: pd.DataFrame, folders=FOLDERS) -> list[Path]:
+    """Every docs page's rendered blocks, made in memory first and then written: a page that
+    cannot be rendered leaves every page as it was."""
+    pages = {ROOT / name: render_text(ROOT / name, claims, which) for name, which in RENDERED.items()}
+    tables_page = ROOT / TABLES_PAGE
+    text = pages.get(tables_page, tables_page.read_text())
+    for folder in folders:
+        text = tables_text(text, tables_page, Path(folder))
+    pages[tables_page] = text
+    for path, text in pages.items():
+        path.write_text(text)
+    return list(pages)
 
 
 if __name__ == "__main__":

@@ -122,7 +122,8 @@ def notebook_name(key: str) -> str:
 
 
 # parameters whose values may be of another kind than their default's
-KINDS = {"generation": (bool, int), "scored": (int, type(None)), "layers": (str, list), "modes": (list,)}
+KINDS = {"generation": (bool, int), "scored": (int, type(None)), "layers": (str, list), "modes": (list,),
+         "split": (str, type(None))}
 # lowest allowed value of counts and sizes (a list: of each element)
 LOWEST = {"n_cases": 1, "batch_size": 1, "n_batches": 1, "retention_every": 1, "ability_every": 1, "candidates": 1,
           "new_tokens": 1, "gen_tokens": 1, "ppl_tokens": 1, "scored": 1, "retention": 0, "ge_cases": 0,

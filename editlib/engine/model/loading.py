@@ -233,6 +233,22 @@ def check_vocabulary(model: nn.Module, tok) -> None:
     if size > rows:
         raise ModelLoadError(f"the tokenizer has {size} tokens but the model's embedding has {rows} rows: is it the "
                              f"tokenizer of another model? Load both with load_model(name)")
+    for role in ("eos", "bos"):          # a smaller vocabulary is normal (padded embeddings): the special ids tell
+        mine = getattr(tok, f"{role}_token_id", None)
+        theirs = _config_ids(model, f"{role}_token_id")
+        if mine is not None and theirs and mine not in theirs:
+            raise ModelLoadError(f"the tokenizer's {role} token is id {mine} but the model's is {sorted(theirs)}: is "
+                                 f"it the tokenizer of another model ({size} tokens, embedding {rows} rows)? Load "
+                                 "both with load_model(name)")
+
+
+def _config_ids(model: nn.Module, field: str) -> set[int]:
+    """A special token's ids as the model's config and generation config give them (one or a list)."""
+    ids = set()
+    for config in (model.config, getattr(model, "generation_config", None)):
+        value = getattr(config, field, None) if config is not None else None
+        ids |= set(value) if isinstance(value, (list, tuple)) else {value} if isinstance(value, int) else set()
+    return ids
 
 
 def _placement(device, device_map, max_memory) -> dict | None:

@@ -142,12 +142,20 @@ def validate_case(case: dict, i: int = 0) -> dict:
 def _read_records(path: Path) -> list:
     """A JSON list of records, or JSON Lines (one record per line, for ``.jsonl``)."""
     text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            try:
+                if line.strip():
+                    records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise DatasetError(f"{path} is not valid JSON Lines: line {number}: {e.msg} (column {e.colno})"
+                                   ) from None
+        return records
     try:
-        if path.suffix == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise DatasetError(f"{path} is not valid {'JSON Lines' if path.suffix == '.jsonl' else 'JSON'}: {e}") from None
+        raise DatasetError(f"{path} is not valid JSON: {e}") from None
 
 
 def load_counterfact(name_or_path: str = "counterfact") -> list[dict]:
@@ -156,6 +164,8 @@ def load_counterfact(name_or_path: str = "counterfact") -> list[dict]:
     raw = _read_records(path)
     if not isinstance(raw, list):
         raise DatasetError(f"{path}: expected a JSON list of cases")
+    if not raw:
+        raise DatasetError(f"{path} holds no cases")
     cases = []
     for i, d in enumerate(raw):
         if not isinstance(d, dict):
