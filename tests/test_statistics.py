@@ -268,9 +268,12 @@ def test_regenerate_draws_the_figures_writes_claims_and_renders_them(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "claims.csv"), _as_csv(claims))
     doc = tmp_path / "doc.md"
     doc.write_text("before\n<!-- claims -->\nold numbers\n<!-- /claims -->\nafter\n")
-    text = render_text(doc, claims, "summary")
-    assert "old numbers" not in text and claims_markdown(summary(claims)) in text and text.endswith("after\n")
+    text = render_text(doc, claims, "all")
+    assert "old numbers" not in text and claims_markdown(claims) in text and text.endswith("after\n")
     assert "| EMMET (μ = 0) − MEMIT | batch 16 | S | 0 | — | — | — | refused (singular) |" in text
+    assert summary(claims).empty                        # the README's summary: the paper profile's rows only
+    as_paper = claims.assign(profile="paper")
+    assert claims_markdown(summary(as_paper)) in render_text(doc, as_paper, "summary")
 
 
 def test_the_committed_claims_are_what_the_code_computes_and_what_the_docs_show():
@@ -288,3 +291,13 @@ def test_the_committed_claims_are_what_the_code_computes_and_what_the_docs_show(
     both = pd.concat([committed, pd.read_csv(ROOT / "figures" / "paper" / "claims.csv")], ignore_index=True)
     assert claims_markdown(summary(both)) in Path(ROOT / "README.md").read_text()
     assert claims_markdown(both) in Path(ROOT / "docs" / "statistics.md").read_text()
+
+
+def test_every_rendered_block_of_the_docs_is_what_the_committed_tables_give():
+    """README, statistics, notebooks, performance and presets pages: their rendered blocks
+    (claims, result tables, run times, tuning sweeps) equal what make report makes now."""
+    from editlib.suite.report import FOLDERS, ROOT, rendered_pages
+
+    claims = pd.concat([pd.read_csv(ROOT / f / "claims.csv") for f in FOLDERS], ignore_index=True)
+    stale = [str(p.relative_to(ROOT)) for p, text in rendered_pages(claims).items() if p.read_text() != text]
+    assert not stale, f"run make report: {stale}"

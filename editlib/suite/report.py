@@ -34,6 +34,9 @@ SIDE_TABLES = tuple(dict.fromkeys(s for e in experiments() for s in e.side_table
 FOLDERS = ("figures", "figures/paper")
 RENDERED = {"README.md": "summary", "docs/statistics.md": "all"}
 TABLES_PAGE = "docs/notebooks.md"                   # the per-notebook tables of each folder
+TUNING_PAGE = "docs/presets.md"                     # the tuning sweeps' tables (figures/tuning/)
+RUNTIMES_PAGE = "docs/performance.md"               # each committed run's wall time, from its table
+TUNING_METRICS = ("ES", "PS", "NS", "S", "EM", "NM")
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -148,9 +151,14 @@ def claims_markdown(claims: pd.DataFrame) -> str:
     return head + "\n".join(rows) + "\n"
 
 
+SUMMARY_PROFILE = "paper"        # the README shows the runs sized to resolve the findings
+
+
 def summary(claims: pd.DataFrame) -> pd.DataFrame:
-    """The rows the README shows: each experiment's choice (:meth:`Experiment.summary`), in
-    the registry's order, then by profile and model."""
+    """The rows the README shows: each experiment's choice (:meth:`Experiment.summary`) among
+    the paper profile's claims, in the registry's order, then by model (every profile's rows
+    are in docs/statistics.md)."""
+    claims = claims[claims.profile == SUMMARY_PROFILE]
     parts = [experiment.summary(claims[claims.notebook == experiment.name]) for experiment in REPORTED]
     s = pd.concat([p for p in parts if len(p)]) if any(len(p) for p in parts) else claims.iloc[:0]
     order = {e.name: i for i, e in enumerate(REPORTED)}
@@ -178,6 +186,49 @@ def tables_text(text: str, path: Path, folder: Path) -> str:
     return _replace_block(text, f"tables {folder}", body, path)
 
 
+def runtimes_markdown(folders=FOLDERS) -> str:
+    """One row per committed run (folder, model, notebook): the wall time its table records
+    (the experiment's own run: loading, edits, scoring, figures; not the kernel's start),
+    the hardware and thread count it ran on, and z's precision."""
+    from ..experiments import experiments
+
+    rows = []
+    for folder in folders:
+        for experiment in experiments():
+            for name, path in tables(ROOT / folder, experiment.name):
+                t = _read(path)
+                model = t["model"].iloc[0] if "model" in t else name.removeprefix(f"{experiment.name}_").split("_")[0]
+                rows.append({"profile": t["profile"].iloc[0], "model": model, "notebook": experiment.name,
+                             "wall time": f"{t['wall_s'].max():,.0f} s", "hardware": t["hardware"].iloc[0],
+                             "threads": t["threads"].iloc[0] if "threads" in t else "—",
+                             "z dtype": t["z_dtype"].iloc[0] if "z_dtype" in t else "—"})
+    frame = pd.DataFrame(rows).drop_duplicates(["profile", "model", "notebook"])
+    return markdown(frame.set_index("profile"))
+
+
+def tuning_table(path: Path, batch_size: int | None = None) -> str:
+    """A tuning sweep's table (``figures/tuning/``): each setting's mean [95 % interval] of
+    ES, PS, NS, S, EM and NM over the split's cases, in the sweep's order; at one batch size
+    where the sweep has several."""
+    table = _read(path)
+    if batch_size is not None:
+        table = table[table.batch_size == batch_size]
+        if table.empty:
+            raise ValueError(f"{path} has no rows at batch size {batch_size}")
+    wide = interval_table(table, ["setting"], TUNING_METRICS)
+    return markdown(wide.loc[list(dict.fromkeys(table.setting))].rename_axis(None, axis=1))
+
+
+def tuning_text(text: str, path: Path) -> str:
+    """``text`` (of ``path``) with every block ``<!-- tuning FILE [batch_size=N] -->`` …
+    ``<!-- /tuning -->`` rendered from ``figures/tuning/FILE`` (:func:`tuning_table`)."""
+    for name, size in re.findall(r"<!-- tuning (\S+)(?: batch_size=(\d+))? -->", text):
+        tag = f"tuning {name}" + (f" batch_size={size}" if size else "")
+        body = tuning_table(ROOT / "figures" / "tuning" / name, int(size) if size else None)
+        text = _replace_block(text, tag, body, path)
+    return text
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -201,17 +252,28 @@ def main(argv=None):
 
 
 def render_docs(claims: pd.DataFrame, folders=FOLDERS) -> list[Path]:
-    """Every docs page's rendered blocks, made in memory first and then written: a page that
-    cannot be rendered leaves every page as it was."""
+    """Every docs page's rendered blocks, made in memory first (:func:`rendered_pages`) and
+    then written: a page that cannot be rendered leaves every page as it was."""
+    pages = rendered_pages(claims, folders)
+    for path, text in pages.items():
+        path.write_text(text)
+    return list(pages)
+
+
+def rendered_pages(claims: pd.DataFrame, folders=FOLDERS) -> dict[Path, str]:
+    """{page: its text with every rendered block made from the tables}."""
     pages = {ROOT / name: render_text(ROOT / name, claims, which) for name, which in RENDERED.items()}
     tables_page = ROOT / TABLES_PAGE
     text = pages.get(tables_page, tables_page.read_text())
     for folder in folders:
         text = tables_text(text, tables_page, Path(folder))
     pages[tables_page] = text
-    for path, text in pages.items():
-        path.write_text(text)
-    return list(pages)
+    runtimes = ROOT / RUNTIMES_PAGE
+    pages[runtimes] = _replace_block(pages.get(runtimes, runtimes.read_text()), "runtimes", runtimes_markdown(folders),
+                                     runtimes)
+    pages[ROOT / TUNING_PAGE] = tuning_text(pages.get(ROOT / TUNING_PAGE, (ROOT / TUNING_PAGE).read_text()),
+                                            ROOT / TUNING_PAGE)
+    return pages
 
 
 if __name__ == "__main__":
