@@ -57,3 +57,44 @@ def test_runs_must_hold_the_same_tables(tmp_path):
     scores().to_csv(tmp_path / "a" / "t.csv", index=False)
     with pytest.raises(AssertionError, match="different tables"):
         compare_runs(tmp_path / "a", tmp_path / "b")
+
+
+def _folder(tmp, name, change_table=None, change_claims=None):
+    """A figure folder holding one committed run (notebook 02, SmolLM2, quick) and its
+    claims, optionally changed."""
+    from editlib.suite.runs import ROOT
+
+    folder = tmp / name
+    folder.mkdir()
+    table = pd.read_csv(ROOT / "figures" / "02_edit_distribution_smollm2-135m.csv")
+    claims = pd.read_csv(ROOT / "figures" / "claims.csv")
+    claims = claims[(claims.notebook == "02_edit_distribution") & (claims.model == "smollm2-135m")]
+    (change_table or (lambda t: t))(table).to_csv(folder / "02_edit_distribution_smollm2-135m.csv", index=False)
+    (change_claims or (lambda c: c))(claims).to_csv(folder / "claims.csv", index=False)
+    return folder
+
+
+def test_across_machines_the_same_folder_agrees(tmp_path):
+    from editlib.suite.agreement import across_machines
+
+    means, verdicts = across_machines(_folder(tmp_path, "a"), _folder(tmp_path, "b"))
+    assert verdicts.same.all() and len(verdicts) > 0
+    assert not means.moved.any() and (means.difference == 0).all()
+    assert {"ES", "PS", "NS", "S", "EM", "PM", "NM"} <= set(means.metric)
+
+
+def test_across_machines_a_moved_mean_or_a_changed_verdict_is_found(tmp_path):
+    from editlib.suite.agreement import across_machines
+
+    def lift(t):                                   # every case's EM of one setting 30 points higher
+        hit = (t.setting == "memit · spread") & (t.metric == "EM")
+        return t.assign(value=t.value.where(~hit, t.value + 30))
+
+    def flip(c):
+        return c.assign(verdict=c.verdict.where(c.index != c.index[0], "A > B"))
+
+    means, verdicts = across_machines(_folder(tmp_path, "a"), _folder(tmp_path, "b", lift, flip))
+    moved = means[means.moved]
+    assert list(zip(moved.setting, moved.metric)) == [("memit · spread", "EM")]
+    assert moved.difference.iloc[0] == pytest.approx(-30)
+    assert (~verdicts.same).sum() == 1

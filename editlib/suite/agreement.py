@@ -16,6 +16,17 @@ match exactly, and what may differ by rounding:
 
 ``verification/thread_agreement.py`` measures the rounding differences between 1 and 2
 threads; :data:`RTOL` and :data:`ATOL` are set from that measurement with a margin.
+
+**Across machines** (another CPU, a GPU) the same code also runs other kernels, and where
+``compute_dtype="auto"`` is set (notebook 04) may compute z in another precision
+(``z_dtype``). Single cases can then move far: z stops early once its loss is below 0.05,
+and a step more or less changes what is written, which sequential editing carries into
+every later edit. What is expected to hold, and :func:`across_machines` checks:
+
+- **exact**: the identity columns and every claim's verdict (``claims.csv``);
+- **within each other's intervals**: each setting's mean of each metric (per batch size,
+  edit count and scope) lies inside the other folder's 95 % interval of that mean, over
+  the same cases: the aggregates agree within their stated uncertainty.
 """
 from __future__ import annotations
 
@@ -102,3 +113,59 @@ def assert_same_results(a_dir, b_dir) -> pd.DataFrame:
     if len(bad):
         raise AssertionError(f"differences beyond rounding (rtol {RTOL:g}, atol {ATOL:g}):\n{bad.to_string()}")
     return diffs
+
+
+# ------------------------------------------------------------------ across machines
+
+GROUPS = ("setting", "batch_size", "n_edits", "scope")
+MACHINE_METRICS = ("ES", "PS", "NS", "S", "EM", "PM", "NM")
+CLAIM_KEY = ("notebook", "model", "profile", "comparison", "scope", "batch_size", "metric")
+
+
+def _per_case_tables(folder: Path) -> dict[str, pd.DataFrame]:
+    from .report import REPORTED, tables
+
+    return {name: pd.read_csv(path) for e in REPORTED for name, path in tables(folder, e.name)}
+
+
+def _run_means(name: str, a: pd.DataFrame, b: pd.DataFrame) -> list[dict]:
+    from ..evaluation.statistics import summarize
+
+    groups = [g for g in GROUPS if g in a]
+    rows = []
+    for key, ga in a.groupby(groups, dropna=False, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        mask = np.ones(len(b), bool)
+        for g, k in zip(groups, key):
+            mask &= (b[g].isna() if pd.isna(k) else b[g] == k).to_numpy()
+        if sorted(ga.case_id.unique()) != sorted(b[mask].case_id.unique()):
+            raise AssertionError(f"{name}, {dict(zip(groups, key))}: the folders scored other cases")
+        sa, sb = (summarize(t[["case_id", "metric", "value"]]).set_index("metric") for t in (ga, b[mask]))
+        for metric in [m for m in MACHINE_METRICS if m in sa.index and np.isfinite(sa.loc[m, "mean"])]:
+            x, y = sa.loc[metric], sb.loc[metric]
+            rows.append({"table": name, **dict(zip(groups, key)), "metric": metric, "n": int(x["n"]),
+                         "a_mean": x["mean"], "a_ci": (x.ci_low, x.ci_high), "b_mean": y["mean"],
+                         "b_ci": (y.ci_low, y.ci_high), "difference": x["mean"] - y["mean"],
+                         "moved": not (x.ci_low <= y["mean"] <= x.ci_high and y.ci_low <= x["mean"] <= y.ci_high)})
+    return rows
+
+
+def across_machines(a_dir, b_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two figure folders of the same code and parameters made on different machines:
+    (means, verdicts). ``means``: per table, setting group and metric, each folder's mean
+    with its 95 % interval and whether either mean lies outside the other's interval
+    (``moved``); ``verdicts``:
+    every claim of ``claims.csv`` in both, and whether its verdict is the same. Raises
+    ``AssertionError`` when the folders do not hold the same tables, cases or claims."""
+    a_dir, b_dir = Path(a_dir), Path(b_dir)
+    ta, tb = _per_case_tables(a_dir), _per_case_tables(b_dir)
+    if set(ta) != set(tb):
+        raise AssertionError(f"different per-case tables: {sorted(set(ta) ^ set(tb))}")
+    means = pd.DataFrame([r for name in sorted(ta) for r in _run_means(name, ta[name], tb[name])])
+    ca, cb = pd.read_csv(a_dir / "claims.csv"), pd.read_csv(b_dir / "claims.csv")
+    key = [k for k in CLAIM_KEY if k in ca]
+    merged = ca.merge(cb, on=key, how="outer", suffixes=("_a", "_b"), indicator=True)
+    if (merged._merge != "both").any():
+        raise AssertionError(f"claims in one folder only: {merged[merged._merge != 'both'][key].to_string()}")
+    verdicts = merged[key + ["verdict_a", "verdict_b"]].assign(same=merged.verdict_a == merged.verdict_b)
+    return means, verdicts
