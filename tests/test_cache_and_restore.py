@@ -57,6 +57,26 @@ def test_fingerprint_follows_the_weights_not_the_name(fresh_llama):
     assert weights_fingerprint(m) == before
 
 
+def test_the_tokenizer_key_is_the_same_whatever_its_last_call_left_set(fresh_llama):
+    """A fast tokenizer keeps the last call's padding and truncation in its definition; the
+    key must not: a notebook whose first key comes after a padded call and one whose first
+    key comes before it share their cache entries (z, C0, templates)."""
+    import copy
+
+    from editlib.engine.model.fingerprint import tokenizer_fingerprint
+
+    _, tok = fresh_llama
+    plain, padded = copy.deepcopy(tok), copy.deepcopy(tok)
+    padded.pad_token = padded.pad_token or padded.eos_token
+    plain.pad_token = padded.pad_token
+    padded(["the capital of France", "a"], padding=True, truncation=True, max_length=4)
+    assert '"padding":{' in padded.backend_tokenizer.to_str()              # the state the key leaves out
+    assert tokenizer_fingerprint(padded) == tokenizer_fingerprint(plain)
+    other = copy.deepcopy(plain)
+    other.add_tokens(["<a-new-token>"])
+    assert tokenizer_fingerprint(other) != tokenizer_fingerprint(plain)   # ... while its definition counts
+
+
 def test_a_second_editor_on_an_edited_model_never_poisons_the_cache(fresh_llama, cache, tmp_path):
     """Editor 1 edits; Editor 2 computes C0 and z on the edited model (cached); after
     restore, a fresh Editor must return what it returns with caching off. The corpus is a

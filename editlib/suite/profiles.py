@@ -4,7 +4,7 @@ parameters change, and ``-p NAME VALUE`` still overrides any of them.
 
 - ``tiny``: seconds per notebook, for CI (checks that every cell runs and writes its outputs).
 - ``quick``: the notebooks' own defaults; the CPU default: the whole suite on both offline
-  models in ≤ 30 min on a 2-core CPU, cold caches, with or without bfloat16 instructions (01/02:
+  models in ≤ 35 min on a 2-core CPU, cold caches, with or without bfloat16 instructions (01/02:
   8 single edits; 03: batches to 32; 04: 24 sequential edits per setting, z in bfloat16
   only where that pays; the quickstart on the first model only). Figures that show each comparison, not ones
   that resolve it: that is the paper profile's job.

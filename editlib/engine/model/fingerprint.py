@@ -76,13 +76,20 @@ def _resident(model: nn.Module, name: str, t: torch.Tensor) -> torch.Tensor:
 
 def tokenizer_fingerprint(tok) -> str:
     """A hash of the tokenizer's full definition (vocabulary, merges, normaliser,
-    special tokens). Remembered on the tokenizer object while its size is unchanged."""
+    special tokens), not of the padding and truncation its last call left set (a fast
+    tokenizer keeps them in its definition until the next call): the same tokenizer gives the
+    same key in every process, whatever it was last called with. Remembered on the tokenizer
+    object while its size is unchanged."""
     size = len(tok)
     memo = getattr(tok, "_editlib_fingerprint", None)
     if memo is not None and memo[0] == size:
         return memo[1]
     backend = getattr(tok, "backend_tokenizer", None)
-    blob = backend.to_str() if backend is not None else json.dumps(sorted(tok.get_vocab().items()))
+    if backend is not None:             # without the last call's padding and truncation (set per call, not defined)
+        definition = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("padding", "truncation")}
+        blob = json.dumps(definition, sort_keys=True)
+    else:
+        blob = json.dumps(sorted(tok.get_vocab().items()))
     h = hashlib.sha256(blob.encode())
     h.update(json.dumps([type(tok).__name__, tok.bos_token_id, tok.eos_token_id, tok.pad_token_id,
                          getattr(tok, "add_bos_token", None)], default=str).encode())
