@@ -178,4 +178,4 @@ def test_the_pins_are_the_published_files():
     be theirs, or a fresh machine would refuse the real download."""
     for spec in datafiles.FILES.values():
         if spec.sha256 is not None:
-            assert datafiles.sha256_of(SHARED / spec.filename) == spec.sha256, spec.name
+            assert datafiles.file_sha256(SHARED / spec.filename) == spec.sha256, spec.name

@@ -83,7 +83,8 @@ class Found:
         return f"{self.path.name} ({self.origin})"
 
 
-def sha256_of(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -120,7 +121,7 @@ def download(url: str, target: Path, sha256: str | None, timeout: float = 60.0) 
         got, announced = _transfer(url, part, timeout)
         if announced is not None and got != announced:
             raise OSError(f"download of {url} was interrupted: {got:,} of {announced:,} bytes")
-        digest = sha256_of(part)
+        digest = file_sha256(part)
         if sha256 is not None and digest != sha256:
             raise DatasetError(f"{url} does not match its pinned SHA-256: expected {sha256}, got {digest}; "
                                "the file was not kept (the source changed or the transfer was corrupted)")
@@ -134,7 +135,7 @@ def download(url: str, target: Path, sha256: str | None, timeout: float = 60.0) 
 
 def _checked(path: Path, spec: DataFile | None, origin: str) -> Found:
     if spec is not None and spec.sha256 is not None:
-        digest = sha256_of(path)
+        digest = file_sha256(path)
         if digest != spec.sha256 and origin == "cache":
             raise DatasetError(f"{path} does not match the pinned SHA-256 of {spec.name} ({spec.sha256}, got "
                                f"{digest}); delete it to download it again")
@@ -142,7 +143,7 @@ def _checked(path: Path, spec: DataFile | None, origin: str) -> Found:
             warnings.warn(f"{path} is not the published {spec.name} (SHA-256 {digest}, published {spec.sha256}): "
                           "it is used, but its numbers will not match the committed figures", stacklevel=3)
     sidecar = path.with_name(path.name + ".sha256")
-    if (spec is None or spec.sha256 is None) and sidecar.exists() and sidecar.read_text().strip() != sha256_of(path):
+    if (spec is None or spec.sha256 is None) and sidecar.exists() and sidecar.read_text().strip() != file_sha256(path):
         raise DatasetError(f"{path} does not match its checksum {sidecar}; delete both to download again")
     return Found(path, origin)
 

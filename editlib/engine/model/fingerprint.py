@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -117,10 +116,3 @@ def model_identity(model: nn.Module) -> str:
     local directory). Models of one shape share a preset's settings."""
     return f"{shape_slug(model)}-v{model.config.vocab_size}"
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

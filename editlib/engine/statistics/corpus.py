@@ -26,7 +26,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ...base.cache import atomic_write_json, load_cached, stable_key
-from ...base.datafiles import locate, where_looked
+from ...base.datafiles import file_sha256, locate, where_looked
 from ...base.errors import HyperparameterError
 from ...base.paths import cache_dir
 from ...base.seeding import seeded
@@ -120,8 +120,6 @@ class Corpus:
 def resolve_corpus(source: str, model=None, tok=None, seed: int = 0, n_tokens: int = 20_000) -> Corpus:
     """Resolve ``source`` ("auto" included) and identify it by content; raises a
     :class:`~editlib.base.errors.HyperparameterError` naming the problem when it cannot be used."""
-    from ..model.fingerprint import file_sha256
-
     if not isinstance(source, str) or not source:
         raise HyperparameterError(f"mom2_dataset must be a corpus name or path, not {source!r}")
     if source == "auto":
