@@ -59,11 +59,17 @@ def _requests(cases):
     return [EditRequest.from_dict(c) for c in cases]
 
 
+def _mean(values) -> float:
+    values = [x for x in (values or []) if x is not None]
+    return float(np.mean(values)) if values else float("nan")
+
+
 def _diag_rows(result, params, case_ids, batch_size):
     rows = []
     for d in result.diagnostics:
         rows.append({**params, **d, "batch_size": batch_size, "case_ids": str(case_ids),
-                     "z_loss": float(np.mean([x for x in result.z_info["loss"] if x is not None] or [np.nan])),
+                     "z_loss": _mean(result.z_info.get("loss")),
+                     "z_steps": _mean(result.z_info.get("steps")),      # Adam steps per fact (z's stopping rule)
                      "corpus": result.stats_info.get("corpus_used"),
                      "corpus_tokens": result.stats_info.get("tokens_used"),
                      "edit_s": result.timings["total_s"]})

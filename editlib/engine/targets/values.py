@@ -10,7 +10,10 @@ Adam minimises, per fact,
          + v_weight_decay · ‖δ‖ / ‖h‖²
 
 with ‖δ‖ clipped to clamp_norm_factor · ‖h‖ after each step, and stops a fact once its
-loss < v_early_stop_loss. z = h + δ, h the value-site output at the plain prompt.
+loss < v_early_stop_loss, or with ``z_stop="most_probable"`` (ENCORE's most-probable early
+stopping, MPES) also once the target token has been the argmax at every target position of
+every rewriting prompt at ``z_stop_count`` steps. z = h + δ, h the value-site output at the
+plain prompt.
 
 Each fact's loss depends only on its own δ and Adam is element-wise, so all facts are
 optimised together: one forward/backward per step over every active fact's prompts, with
@@ -147,7 +150,16 @@ class _Chunk:
         fact_nll = fact_nll / torch.bincount(self.row_fact[self.is_rw], minlength=n_facts).clamp(min=1)
         h = torch.zeros(n_facts, delta.shape[1], device=delta.device)
         h[torch.tensor(self.facts, device=delta.device)] = seen["h"]
-        return fact_nll, h, logp[n_t:]
+        return fact_nll, h, logp[n_t:], self._most_probable(logp[:n_t], n_facts)
+
+    def _most_probable(self, target_logp: torch.Tensor, n_facts: int) -> torch.Tensor:
+        """Per fact: is the target token the argmax at every target position of every
+        rewriting prompt (MPES's test)? (n_facts,) bool on the CPU."""
+        with torch.no_grad():
+            miss = (target_logp.argmax(-1) != self.t_ids).float()
+            fact = self.row_fact[self.t_rows]
+            misses = torch.zeros(n_facts, device=miss.device).index_add(0, fact, miss)
+        return (misses == 0).cpu()
 
 
 def _cache_arg(model) -> str:
@@ -212,6 +224,7 @@ def _optimise(model, tok, arch: Architecture, prompts, chunk_facts: list[list[in
         kl0: dict[int, torch.Tensor] = {}
         done = torch.zeros(B, dtype=torch.bool)
         steps = torch.zeros(B, dtype=torch.long)
+        seen_top = torch.zeros(B, dtype=torch.long)     # steps at which the target was the argmax everywhere
         final = {"loss": torch.zeros(B), "nll": torch.zeros(B), "kl": torch.zeros(B)}
         curves: list[list[float]] = [[] for _ in range(B)]
         for it in range(s.v_num_grad_steps):
@@ -222,7 +235,7 @@ def _optimise(model, tok, arch: Architecture, prompts, chunk_facts: list[list[in
                     continue
                 if len(active) < 0.75 * len(ch.facts):  # drop finished facts from the batch
                     ch = chunks[ci] = _Chunk(model, tok, arch, active, prompts, device)
-                nll, h, kl_logp = ch.forward(delta, B, layer)
+                nll, h, kl_logp, most_probable = ch.forward(delta, B, layer)
                 idx = torch.tensor(ch.facts, device=device)
                 if it == 0:
                     h0[idx] = h[idx]
@@ -232,8 +245,11 @@ def _optimise(model, tok, arch: Architecture, prompts, chunk_facts: list[list[in
                 kl = (kl_logp.exp() * (kl_logp - kl_init)).sum(-1)          # KL(p_now ‖ p_0)
                 wd = s.v_weight_decay * delta[idx].norm(dim=-1) / h0[idx].norm(dim=-1) ** 2
                 loss = nll[idx] + s.kl_factor * kl + wd
+                seen_top[ch.facts] += (most_probable[ch.facts] & ~done[ch.facts]).long()
                 stop = ((loss.detach().cpu() < s.v_early_stop_loss) | (it == s.v_num_grad_steps - 1)
                         | done[ch.facts])
+                if s.z_stop == "most_probable":
+                    stop |= seen_top[ch.facts] >= s.z_stop_count
                 for j, f in enumerate(ch.facts):
                     if done[f]:
                         continue
@@ -261,6 +277,6 @@ def _optimise(model, tok, arch: Architecture, prompts, chunk_facts: list[list[in
     z = (h0 + delta.detach()).float()
     check_finite("target values z", z)
     info = {"loss": final["loss"].tolist(), "nll": final["nll"].tolist(), "kl": final["kl"].tolist(),
-            "steps": steps.tolist(), "delta_norm": delta.detach().norm(dim=-1).tolist(),
+            "steps": steps.tolist(), "most_probable_steps": seen_top.tolist(), "delta_norm": delta.detach().norm(dim=-1).tolist(),
             "h_norm": h0.norm(dim=-1).tolist(), "loss_curve": curves}
     return z, info

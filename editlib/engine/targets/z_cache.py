@@ -12,7 +12,7 @@ from ..model.architectures import Architecture, as_w, input_device
 from ..model.fingerprint import shape_slug, tokenizer_fingerprint, weights_fingerprint
 from .requests import EditRequest
 from .values import z_groups
-from .z_settings import MEMORY_BUDGETS, ZSettings
+from .z_settings import KEYED_WHEN_SET, MEMORY_BUDGETS, ZSettings
 
 
 def _is_z_blob(b, d_v: int, key: str) -> bool:
@@ -28,7 +28,8 @@ def cached_z(model, tok, arch: Architecture, requests: list[EditRequest], layer:
     z in one batch and then edit one fact at a time, and z on an edited model never mixes
     with the unedited model's. Returns (Z (B, d_v) on the model's input device, per-fact
     info with ``cached`` telling which came from disk)."""
-    settings = {f.name: getattr(s, f.name) for f in fields(ZSettings) if f.name not in MEMORY_BUDGETS}
+    settings = {f.name: getattr(s, f.name) for f in fields(ZSettings) if f.name not in MEMORY_BUDGETS
+                and not (f.name in KEYED_WHEN_SET and getattr(s, f.name) == KEYED_WHEN_SET[f.name])}
     paths = []
     if use_cache:
         model_key = dict(weights=weights_fingerprint(model), tokenizer=tokenizer_fingerprint(tok),

@@ -10,6 +10,10 @@ from ..model.prompts import FACT_TOKENS
 
 KL_PROMPT = "{} is a"
 MEMORY_BUDGETS = ("max_tokens", "group_tokens")     # settings that batch the work, not change z
+Z_STOPS = ("loss", "most_probable")
+# Settings added after z was first cached whose defaults reproduce the z computed before
+# them: a cache key names them only when they differ from the default (editlib.engine.targets.z_cache).
+KEYED_WHEN_SET = {"z_stop": "loss", "z_stop_count": 2}
 
 
 @dataclass
@@ -24,6 +28,11 @@ class ZSettings:
     max_tokens: int = 2048           # padded suffix tokens per forward/backward chunk (memory budget)
     group_tokens: int = 16384        # prompt tokens optimised at once (memory budget, see z_batches.groups)
     compute_dtype: str | None = None  # "bfloat16", "tf32"...: the passes' matmuls (see editlib.base.precision)
+    # When a fact's optimisation stops, besides the step cap: "loss" (loss < v_early_stop_loss),
+    # or "most_probable" (ENCORE's MPES: also once the target has been the argmax at every
+    # target position of every rewriting prompt at z_stop_count steps; the loss stop still applies).
+    z_stop: str = "loss"
+    z_stop_count: int = 2
 
     def __post_init__(self):
         checks.number("v_num_grad_steps", self.v_num_grad_steps, low=1, integer=True)
@@ -36,3 +45,5 @@ class ZSettings:
         checks.number("max_tokens", self.max_tokens, low=1, integer=True)
         checks.number("group_tokens", self.group_tokens, low=1, integer=True)
         checks.dtype_name("compute_dtype", self.compute_dtype)
+        checks.choice("z_stop", self.z_stop, Z_STOPS)
+        checks.number("z_stop_count", self.z_stop_count, low=1, integer=True)
