@@ -112,34 +112,57 @@ def rome_original(keys: torch.Tensor, plain_keys: torch.Tensor, resid: torch.Ten
     return delta, {**diag, "relative_residual_mean_key": float(miss)}
 
 
-def memit(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam: float):
-    """MEMIT: min λ‖Ŵ K0 − W0 K0‖² + ‖Ŵ K_E − V_E‖² (least squares, a batch).
+def with_norm(cov: torch.Tensor, norm: float) -> torch.Tensor:
+    """The preservation metric with ENCORE's Frobenius norm constraint λ_n‖Δ‖²_F = tr(Δ λ_n I Δᵀ):
 
-        Δ = R K_Eᵀ (λ C0 + K_E K_Eᵀ)⁻¹
+        C + λ_n I
+
+    ``norm`` (λ_n) 0: C unchanged. The term pulls every direction of Δ toward 0, the ones
+    the preserved keys never take included."""
+    if norm < 0:
+        raise ValueError(f"the norm constraint's weight λ_n must be ≥ 0, got {norm}")
+    if norm == 0:
+        return cov
+    c, = _f64(cov)
+    return c + norm * torch.eye(c.shape[0], dtype=c.dtype, device=c.device)
+
+
+def memit(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam: float, norm: float = 0.0):
+    """MEMIT: min λ‖Ŵ K0 − W0 K0‖² + ‖Ŵ K_E − V_E‖² (least squares, a batch); with ENCORE's
+    norm constraint λ_n‖Ŵ − W0‖²_F added (λ_n = ``norm``):
+
+        Δ = R K_Eᵀ (λ C0 + λ_n I + K_E K_Eᵀ)⁻¹
+
+    The diagnostics' preservation cost is tr(Δ C0 Δᵀ), without the norm term.
     """
     _check(keys, resid, cov)
     if lam < 0:
         raise ValueError(f"λ must be ≥ 0, got {lam}")
     k, r, c = _f64(keys, resid, cov)
-    a = lam * c + k @ k.T                                  # (d_k, d_k), symmetric
-    x, cond = _solve_spd(a, k, "λ C0 + K Kᵀ", "raise λ (mom2_update_weight)")   # A⁻¹ K
+    a = with_norm(lam * c, norm) + k @ k.T                 # (d_k, d_k), symmetric
+    x, cond = _solve_spd(a, k, "λ C0 + λ_n I + K Kᵀ", "raise λ (mom2_update_weight)")   # A⁻¹ K
     delta = r @ x.T                                        # R Kᵀ A⁻¹
     return delta, diagnostics(delta, k, r, c, cond)
 
 
-def emmet(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, mu: float = 0.0):
+def emmet(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, mu: float = 0.0, norm: float = 0.0):
     """EMMET: min ‖Ŵ K0 − W0 K0‖ s.t. Ŵ K_E = V_E (equality, a batch).
 
         Δ = R (K_Eᵀ C0⁻¹ K_E + μ I)⁻¹ K_Eᵀ C0⁻¹
 
     μ = 0 meets every constraint exactly (K_E of full column rank); a small ridge μ > 0
-    trades exactness for stability at large batches. For B = 1, μ = 0 this is ROME.
+    trades exactness for stability at large batches. For B = 1, μ = 0 this is ROME. With
+    ENCORE's norm constraint, min ‖ΔK0‖² + λ_n‖Δ‖²_F under the same constraints, C0 becomes
+    M = C0 + λ_n I in both places (λ_n = ``norm``; the preservation cost reported is still
+    tr(Δ C0 Δᵀ)).
     """
     _check(keys, resid, cov)
     if mu < 0:
         raise ValueError(f"μ must be ≥ 0, got {mu}")
     k, r, c = _f64(keys, resid, cov)
-    c_inv_k, _ = _solve_spd(c, k, "the covariance C0", "collect statistics over more tokens")  # C⁻¹ K
+    m = with_norm(c, norm)
+    c_inv_k, _ = _solve_spd(m, k, "the covariance C0" + " + λ_n I" * (norm > 0),
+                            "collect statistics over more tokens")                               # M⁻¹ K
     inner = k.T @ c_inv_k + mu * torch.eye(k.shape[1], dtype=k.dtype, device=k.device)          # (B, B)
     hint = ("the edit keys are linearly dependent (rank "
             f"{int(torch.linalg.matrix_rank(k))} < batch {k.shape[1]}, e.g. repeated subjects); "
@@ -186,11 +209,14 @@ def null_space_projection(cov: torch.Tensor, threshold: float = 2e-2, relative: 
 
 
 def alphaedit(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, projection: torch.Tensor,
-              preserved: torch.Tensor | None = None, alpha: float = 10.0):
+              preserved: torch.Tensor | None = None, alpha: float = 10.0, norm: float = 0.0):
     """AlphaEdit (Fang et al. 2025): the update lives in C0's null space, Δ = Δ̃ P, and
     minimises ‖Δ K_E − R‖² + ‖Δ K_p‖² + α‖Δ‖² there:
 
         Δ = R K_Eᵀ P ((K_E K_Eᵀ + K_p K_pᵀ) P + α I)⁻¹
+
+    α‖Δ‖² is already a Frobenius norm constraint: ENCORE's λ_n‖Δ‖²_F (``norm``) adds to it,
+    α → α + λ_n.
 
     Since P ((A P + αI)⁻¹) = (P A P + αI)⁻¹ P, Δ = X P, so Δ K0 ≈ 0 for every preserved key
     in the projected-out subspace. ``preserved`` is K_p K_pᵀ (see :func:`with_preserved`);
@@ -199,6 +225,9 @@ def alphaedit(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, projec
     _check(keys, resid, cov)
     if alpha < 0:
         raise ValueError(f"α must be ≥ 0, got {alpha}")
+    if norm < 0:
+        raise ValueError(f"the norm constraint's weight λ_n must be ≥ 0, got {norm}")
+    alpha = alpha + norm
     k, r, c, p = _f64(keys, resid, cov, projection)
     if p.shape != c.shape:
         raise ValueError(f"the projection is {tuple(p.shape)}, expected {tuple(c.shape)}")

@@ -23,10 +23,22 @@ class RomeConfig:
 class MemitConfig:
     mom2_update_weight: float = 15000.0   # λ, weight of the preservation term
     preserve_edits: float = 0.0           # γ, weight of the keys of earlier edits (sequential; 0 = off)
+    norm_constraint: float = 0.0          # λ_n, ENCORE's Frobenius norm constraint λ_n‖Δ‖² (0 = off)
 
     def __post_init__(self):
         checks.number("mom2_update_weight (MEMIT's λ)", self.mom2_update_weight, low=0)
         checks.number("preserve_edits (weight of earlier edits' keys)", self.preserve_edits, low=0)
+        checks.number("norm_constraint (ENCORE's λ_n)", self.norm_constraint, low=0)
+
+
+@dataclass
+class EncoreConfig(MemitConfig):
+    """ENCORE (Gupta et al. 2025) = MEMIT's objective with earlier edits' keys kept (γ = 1) and
+    the norm constraint λ_n, Δ = R Kᵀ(λC0 + λ_n I + K_pK_pᵀ + KKᵀ)⁻¹, on z found with
+    most-probable early stopping (the method's conventions). A preset's "encore" section
+    sets λ and λ_n."""
+    preserve_edits: float = 1.0
+    norm_constraint: float = 10.0
 
 
 @dataclass
@@ -35,10 +47,12 @@ class EmmetConfig:
     mom2_update_weight: float = 10000.0    # C0 is scaled by this first: effective ridge λ·μ
     ridge_single_edits: bool = False       # the authors add μ only when B > 1
     preserve_edits: float = 0.0            # γ, weight of the keys of earlier edits (sequential; 0 = off)
+    norm_constraint: float = 0.0           # λ_n, ENCORE's Frobenius norm constraint λ_n‖Δ‖² (0 = off)
 
     def __post_init__(self):
         checks.number("mu (EMMET's ridge)", self.mu, low=0)
         checks.number("preserve_edits (weight of earlier edits' keys)", self.preserve_edits, low=0)
+        checks.number("norm_constraint (ENCORE's λ_n)", self.norm_constraint, low=0)
         checks.number("mom2_update_weight (EMMET's scale of C0)", self.mom2_update_weight, low=0, strict=True)
         if not isinstance(self.ridge_single_edits, bool):
             raise HyperparameterError(f"ridge_single_edits must be True or False, got {self.ridge_single_edits!r}")
@@ -49,9 +63,11 @@ class AlphaEditConfig:
     alpha: float = 10.0                    # α, the ridge on ‖Δ‖² (the authors' L2)
     null_space_threshold: float = 2e-2     # eigenvalues of C0 below this span the null space
     relative_threshold: bool = False       # threshold × C0's largest eigenvalue instead
+    norm_constraint: float = 0.0           # λ_n, ENCORE's norm constraint: adds to α (α‖Δ‖² is one already)
 
     def __post_init__(self):
         checks.number("alpha (AlphaEdit's ridge)", self.alpha, low=0)
+        checks.number("norm_constraint (ENCORE's λ_n)", self.norm_constraint, low=0)
         checks.number("null_space_threshold", self.null_space_threshold, low=0, strict=True)
         if not isinstance(self.relative_threshold, bool):
             raise HyperparameterError(f"relative_threshold must be True or False, got {self.relative_threshold!r}")
@@ -89,6 +105,10 @@ ROME_ORIGINAL = {"value_site": "rewrite", "key_average": "uniform", "clamp_norm_
                  "context_template_lengths": ((5, 10), (10, 10)), "v_num_grad_steps": 20}
 
 
+# ENCORE's z: most-probable early stopping, cutoff 2 (their cutoffs: 2-4); the loss stop and the step cap stay.
+ENCORE_Z = {"z_stop": "most_probable", "z_stop_count": 2}
+
+
 def _split_preservation(diag: dict, delta, preserved, lam: float = 1.0, gamma: float = 0.0, cov=None) -> dict:
     """The solver reported tr(Δ C Δᵀ) for the C it solved with, C = λC0 + γ K_pK_pᵀ: report
     the cost against C0 itself, tr(ΔC0Δᵀ) = (tr(ΔCΔᵀ) − γ‖ΔK_p‖²)/λ (computed from ``cov``
@@ -104,7 +124,8 @@ def _split_preservation(diag: dict, delta, preserved, lam: float = 1.0, gamma: f
 
 
 def _metric(cov, cfg: MemitConfig | EmmetConfig, preserved=None):
-    """The preservation metric λC0 + γK_pK_pᵀ (γ = 0 without earlier edits) and γ."""
+    """The preservation metric λC0 + γK_pK_pᵀ (γ = 0 without earlier edits) and γ. The norm
+    constraint's λ_n I is the solvers' (``norm``), kept out of the cost they report."""
     gamma = cfg.preserve_edits if preserved is not None else 0.0
     return solvers.with_preserved(cfg.mom2_update_weight * cov, preserved, gamma), gamma
 
@@ -116,17 +137,17 @@ def _emmet_mu(keys, cfg: EmmetConfig) -> float:
 
 def _memit(keys, resid, cov, cfg: MemitConfig, preserved=None, prepared=None):
     if preserved is None or cfg.preserve_edits == 0:
-        delta, diag = solvers.memit(keys, resid, cov, cfg.mom2_update_weight)
+        delta, diag = solvers.memit(keys, resid, cov, cfg.mom2_update_weight, cfg.norm_constraint)
         return delta, _split_preservation(diag, delta, preserved)
     c, _ = _metric(cov, cfg, preserved)
-    delta, diag = solvers.memit(keys, resid, c, 1.0)
+    delta, diag = solvers.memit(keys, resid, c, 1.0, cfg.norm_constraint)
     return delta, _split_preservation(diag, delta, preserved, cfg.mom2_update_weight, cfg.preserve_edits, cov)
 
 
 def _emmet(keys, resid, cov, cfg: EmmetConfig, preserved=None, prepared=None):
     mu = _emmet_mu(keys, cfg)
     c, gamma = _metric(cov, cfg, preserved)
-    delta, diag = solvers.emmet(keys, resid, c, mu)
+    delta, diag = solvers.emmet(keys, resid, c, mu, cfg.norm_constraint)
     return delta, {**_split_preservation(diag, delta, preserved, cfg.mom2_update_weight, gamma), "mu": mu}
 
 
@@ -141,7 +162,8 @@ def _null_space(cov, cfg: AlphaEditConfig):
 
 def _alphaedit(keys, resid, cov, cfg: AlphaEditConfig, preserved=None, prepared=None):
     projection, rank = prepared if prepared is not None else _null_space(cov, cfg)
-    delta, diag = solvers.alphaedit(keys, resid, cov, projection.to(keys.device), preserved, cfg.alpha)
+    delta, diag = solvers.alphaedit(keys, resid, cov, projection.to(keys.device), preserved, cfg.alpha,
+                                    cfg.norm_constraint)
     return delta, {**_split_preservation(diag, delta, preserved), "projection_rank": rank,
                    "null_space_threshold": cfg.null_space_threshold, "relative_threshold": cfg.relative_threshold}
 
@@ -158,20 +180,24 @@ def _rome_original_weigh(keys, cov, cfg: RomeConfig, plain_keys, preserved=None,
     return q, plain_keys, 0.0, {}
 
 
+def _weighted(keys, cov, cfg: MemitConfig | EmmetConfig, preserved=None):
+    """M⁻¹K for the metric M = λC0 + γK_pK_pᵀ + λ_n I."""
+    m = solvers.with_norm(_metric(cov, cfg, preserved)[0], cfg.norm_constraint)
+    return solvers.metric_weighted(m, keys, "λ C0 + γ K_pK_pᵀ + λ_n I")[0]
+
+
 def _memit_weigh(keys, cov, cfg: MemitConfig, preserved=None, prepared=None):
-    q, _ = solvers.metric_weighted(_metric(cov, cfg, preserved)[0], keys, "λ C0 + γ K_pK_pᵀ")
-    return q, keys, 1.0, {}
+    return _weighted(keys, cov, cfg, preserved), keys, 1.0, {}
 
 
 def _emmet_weigh(keys, cov, cfg: EmmetConfig, preserved=None, prepared=None):
     mu = _emmet_mu(keys, cfg)
-    q, _ = solvers.metric_weighted(_metric(cov, cfg, preserved)[0], keys, "λ C0 + γ K_pK_pᵀ")
-    return q, keys, mu, {"mu": mu}
+    return _weighted(keys, cov, cfg, preserved), keys, mu, {"mu": mu}
 
 
 def _alphaedit_weigh(keys, cov, cfg: AlphaEditConfig, preserved=None, prepared=None):
     projection, rank = prepared if prepared is not None else _null_space(cov, cfg)
-    q, _ = solvers.projected_weighted(projection.to(keys.device), keys, cfg.alpha, preserved)
+    q, _ = solvers.projected_weighted(projection.to(keys.device), keys, cfg.alpha + cfg.norm_constraint, preserved)
     return q, keys, 1.0, {"projection_rank": rank, "null_space_threshold": cfg.null_space_threshold,
                           "relative_threshold": cfg.relative_threshold}
 
@@ -182,6 +208,7 @@ METHODS: dict[str, Method] = {
                             conventions=ROME_ORIGINAL, weigh=_rome_original_weigh),
     "memit": Method("memit", MemitConfig, _memit, weigh=_memit_weigh),
     "emmet": Method("emmet", EmmetConfig, _emmet, weigh=_emmet_weigh),
+    "encore": Method("encore", EncoreConfig, _memit, weigh=_memit_weigh, conventions=ENCORE_Z),
     "alphaedit": Method("alphaedit", AlphaEditConfig, _alphaedit, prepare=_null_space, weigh=_alphaedit_weigh),
 }
 
