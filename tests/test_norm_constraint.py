@@ -5,7 +5,7 @@ import torch
 
 from editlib.base.errors import HyperparameterError
 from editlib.engine.algebra import solvers
-from editlib.engine.edit.methods import EncoreConfig, EmmetConfig, MemitConfig, get_method
+from editlib.engine.edit.methods import EmmetConfig, EncoreConfig, MemitConfig, get_method
 from editlib.engine.edit.presets import resolve_settings
 
 D_K, D_V = 30, 11

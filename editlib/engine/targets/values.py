@@ -277,6 +277,7 @@ def _optimise(model, tok, arch: Architecture, prompts, chunk_facts: list[list[in
     z = (h0 + delta.detach()).float()
     check_finite("target values z", z)
     info = {"loss": final["loss"].tolist(), "nll": final["nll"].tolist(), "kl": final["kl"].tolist(),
-            "steps": steps.tolist(), "most_probable_steps": seen_top.tolist(), "delta_norm": delta.detach().norm(dim=-1).tolist(),
+            "steps": steps.tolist(), "most_probable_steps": seen_top.tolist(),
+            "delta_norm": delta.detach().norm(dim=-1).tolist(),
             "h_norm": h0.norm(dim=-1).tolist(), "loss_curve": curves}
     return z, info
