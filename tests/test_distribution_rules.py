@@ -138,13 +138,13 @@ def test_joint_on_one_layer_is_alphaedit(with_preserved):
     """AlphaEdit's metric on the null space, W = P(PGP + αI)⁻¹P with ρ = 1."""
     keys, covs, resid = layered(1, 3, seed=9)
     k, c, r = keys[0], covs[0], resid
-    p, _ = solvers.null_space_projection(c, 0.5, relative=True)
+    u, _, _ = solvers.null_space_basis(c, 0.5, relative=True)
     g = torch.Generator().manual_seed(3)
     kp = torch.randn(D_K, 4, generator=g, dtype=torch.float64)
     preserved = kp @ kp.T if with_preserved else None
-    q, _ = solvers.projected_weighted(p, k, 2.0, preserved)
+    q, _ = solvers.projected_weighted(u, k, 2.0, None if preserved is None else u.T @ preserved @ u)
     got = solvers.joint([q], [k], r, 1.0)[0][0]
-    torch.testing.assert_close(got, solvers.alphaedit(k, r, c, p, preserved, alpha=2.0)[0], rtol=1e-9, atol=1e-11)
+    torch.testing.assert_close(got, solvers.alphaedit(k, r, c, u, preserved, alpha=2.0)[0], rtol=1e-9, atol=1e-11)
 
 
 def test_joint_refuses_bad_input():

@@ -68,12 +68,12 @@ def test_emmet_with_the_norm_term_keeps_its_constraints_and_tends_to_the_least_n
 
 def test_alphaedit_norm_term_adds_to_its_ridge():
     k, r, c = problem(4, seed=3)
-    p, _ = solvers.null_space_projection(c, threshold=float(torch.linalg.eigvalsh(c)[10]))
+    u, _, _ = solvers.null_space_basis(c, threshold=float(torch.linalg.eigvalsh(c)[10]))
     kp, _, _ = problem(7, seed=5)
-    torch.testing.assert_close(solvers.alphaedit(k, r, c, p, kp @ kp.T, alpha=2.0, norm=3.0)[0],
-                               solvers.alphaedit(k, r, c, p, kp @ kp.T, alpha=5.0)[0])
+    torch.testing.assert_close(solvers.alphaedit(k, r, c, u, kp @ kp.T, alpha=2.0, norm=3.0)[0],
+                               solvers.alphaedit(k, r, c, u, kp @ kp.T, alpha=5.0)[0])
     with pytest.raises(ValueError, match="λ_n"):
-        solvers.alphaedit(k, r, c, p, alpha=1.0, norm=-1.0)
+        solvers.alphaedit(k, r, c, u, alpha=1.0, norm=-1.0)
 
 
 def test_encore_solves_memits_objective_with_earlier_keys_and_the_norm_term():

@@ -1,5 +1,7 @@
 """Sequential (lifelong) editing: AlphaEdit's null-space solver, the preserved-edits term,
 and batch after batch written into one model."""
+import math
+
 import pytest
 import torch
 from conftest import FACTS
@@ -11,6 +13,7 @@ from editlib.engine.edit.methods import AlphaEditConfig, EmmetConfig, MemitConfi
 from editlib.engine.targets.keys import compute_keys
 from editlib.engine.targets.requests import as_requests
 from editlib.experiments import Setting, sequential_edits
+from editlib.experiments.drivers import window_table
 
 D_K, D_V = 12, 7
 
@@ -46,8 +49,10 @@ def test_alphaedit_leaves_preserved_keys_untouched():
     """Δ = X P: the keys C0 was collected from see Δ K0 ≈ 0, where MEMIT moves them."""
     c0, k0, _ = low_rank_c0(rank=8)
     p, _ = solvers.null_space_projection(c0, threshold=1e-8)
+    u, _, _ = solvers.null_space_basis(c0, threshold=1e-8)
     keys, resid = edit(3)
-    delta, diag = solvers.alphaedit(keys, resid, c0, p, alpha=1e-3)
+    delta, diag = solvers.alphaedit(keys, resid, c0, u, alpha=1e-3)
+    assert diag["preservation_cost"] == pytest.approx(float(torch.trace(delta @ c0 @ delta.T)), abs=1e-12)
     memit_delta, _ = solvers.memit(keys, resid, c0 + 1e-6 * torch.eye(D_K, dtype=torch.float64), 1.0)
     assert torch.linalg.norm(delta @ c0) < 1e-5 * torch.linalg.norm(memit_delta @ c0)
     assert torch.linalg.norm(delta @ k0) < 1e-9 * torch.linalg.norm(delta) * torch.linalg.norm(k0)
@@ -62,10 +67,56 @@ def test_alphaedit_with_the_identity_projection_is_ridge_regression():
     kp, _ = edit(6, seed=2)
     eye = torch.eye(D_K, dtype=torch.float64)
     delta, _ = solvers.alphaedit(keys, resid, eye, eye, preserved=kp @ kp.T, alpha=3.0)
+    q = torch.linalg.qr(torch.randn(D_K, D_K, generator=torch.Generator().manual_seed(5), dtype=torch.float64))[0]
+    torch.testing.assert_close(solvers.alphaedit(keys, resid, eye, q, preserved=kp @ kp.T, alpha=3.0)[0], delta)
     direct = resid @ keys.T @ torch.linalg.inv(keys @ keys.T + kp @ kp.T + 3.0 * eye)
     torch.testing.assert_close(delta, direct)
     via_memit, _ = solvers.memit(keys, resid, kp @ kp.T + 3.0 * eye, 1.0)
     torch.testing.assert_close(delta, via_memit)
+
+
+def test_alphaedit_in_its_basis_is_the_authors_d_k_form():
+    """Solved as an r × r system in the null space's basis, the update is the authors' form
+    R Kᵀ P ((K Kᵀ + K_p K_pᵀ) P + αI)⁻¹ (a d_k × d_k system), to float64 rounding; the preserved
+    keys may come projected (ÛᵀK_pK_pᵀÛ) with the same result."""
+    c0, _, _ = low_rank_c0(rank=7, seed=4)
+    u, _, rank = solvers.null_space_basis(c0, threshold=1e-8)
+    p = u @ u.T
+    keys, resid = edit(3, seed=6)
+    kp, _ = edit(5, seed=7)
+    eye = torch.eye(D_K, dtype=torch.float64)
+    authors = resid @ keys.T @ p @ torch.linalg.inv((keys @ keys.T + kp @ kp.T) @ p + 0.5 * eye)
+    delta, diag = solvers.alphaedit(keys, resid, c0, u, preserved=kp @ kp.T, alpha=0.5)
+    torch.testing.assert_close(delta, authors, rtol=1e-9, atol=1e-12)
+    projected, diag_p = solvers.alphaedit(keys, resid, c0, u, alpha=0.5, preserved_projected=u.T @ kp @ kp.T @ u)
+    torch.testing.assert_close(projected, delta, rtol=1e-12, atol=1e-14)
+    assert diag_p["preserved_edits_cost"] == pytest.approx(float(torch.linalg.norm(delta @ kp) ** 2), rel=1e-9)
+    assert diag_p["update_norm"] == pytest.approx(float(torch.linalg.norm(delta)), rel=1e-9)
+    assert diag_p["preservation_cost"] == pytest.approx(float(torch.trace(delta @ c0 @ delta.T)), rel=1e-6, abs=1e-12)
+    miss = torch.linalg.norm(delta @ keys - resid)
+    assert diag_p["memorization_residual"] == pytest.approx(float(miss), rel=1e-9)
+    assert rank == D_K - 7 and diag_p["condition_number"] >= 1
+    with pytest.raises(ValueError, match="once"):
+        solvers.alphaedit(keys, resid, c0, u, preserved=kp @ kp.T, preserved_projected=u.T @ kp @ kp.T @ u)
+
+
+def test_preserved_keys_in_a_basis_are_the_projected_gram():
+    from editlib.engine.algebra.preserved import PreservedKeys
+
+    kept = PreservedKeys()
+    u = torch.linalg.qr(torch.randn(D_K, 5, generator=torch.Generator().manual_seed(8), dtype=torch.float64))[0]
+    batches = [edit(3, seed=s)[0] for s in (1, 2, 3)]
+    kept.add({1}, 3, {0: batches[0]})
+    first = kept.gram(0, u)
+    kept.add({2}, 3, {0: batches[1]})
+    kept.add({3}, 3, {0: batches[2]})
+    for got in (kept.gram(0, u), kept.gram(0, u.clone())):        # folded on, or rebuilt for another basis
+        torch.testing.assert_close(got, u.T @ kept.gram(0) @ u)
+    snap = kept.snapshot()
+    kept.sync({1})                                                 # batches 2 and 3 undone from outside
+    torch.testing.assert_close(kept.gram(0, u), first)
+    kept.reset_to(snap)
+    torch.testing.assert_close(kept.gram(0, u), u.T @ kept.gram(0) @ u)
 
 
 def test_alphaedit_alpha_to_zero_with_square_keys_meets_every_constraint():
@@ -192,6 +243,7 @@ def test_alphaedit_writes_an_edit_on_a_tiny_model(tiny_llama, tmp_path, monkeypa
         assert 0 < d["projection_rank"] < cov.shape[0]
         p, _ = solvers.null_space_projection(cov, 0.15, relative=True)
         torch.testing.assert_close(delta, delta @ p, rtol=1e-6, atol=1e-9)
+        assert d["preservation_cost"] == pytest.approx(float(torch.trace(delta @ cov.double() @ delta.T)), rel=1e-6)
         assert d["relative_residual"] < 0.9                      # something is written
 
 
@@ -205,11 +257,18 @@ def test_sequential_run_scores_every_batch_and_restores_bit_for_bit(tiny_llama, 
     over = {k: v for k, v in TINY.items() if k != "layers"}
     settings = [Setting("MEMIT", "memit", [2], over),
                 Setting("AlphaEdit", "alphaedit", [2], {**over, "null_space_threshold": 0.15,
-                                                         "relative_threshold": True})]
+                                                         "relative_threshold": True}),
+                Setting("ENCORE", "encore", [2], over)]
     metrics, traj = sequential_edits(model, tok, cases, settings, batch_size=2, n_batches=3, retention=4,
                                      ability_every=2, ppl_tokens=600, ge_cases=1, gen_tokens=5, retention_every=2)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
-    for label in ("MEMIT", "AlphaEdit"):
+    windows = window_table(traj)
+    for (label, n), w in windows.groupby(["setting", "n_edits"]):
+        ppl = traj[(traj.setting == label) & (traj.n_edits == n)].perplexity.iloc[0]
+        assert len(w) == len(traj.window_nll.dropna().iloc[0]) and w.case_id.tolist() == list(range(len(w)))
+        assert w.value.mean() == pytest.approx(math.log(ppl), rel=0.05)    # windows of (nearly) equal length
+    assert sorted(windows[windows.setting == "ENCORE"].n_edits.unique()) == [0, 4, 6]
+    for label in ("MEMIT", "AlphaEdit", "ENCORE"):
         t = traj[traj.setting == label]
         assert t.n_edits.tolist() == [0, 2, 4, 6]
         assert t.weight_drift.iloc[0] == 0 and (t.weight_drift.iloc[1:] > 0).all()
@@ -229,3 +288,22 @@ def test_sequential_run_refuses_a_bad_schedule(tiny_llama, bad):
     with pytest.raises(HyperparameterError, match=next(iter(bad))):
         sequential_edits(model, tok, load_cases("embedded", n=2, seed=0), [Setting("MEMIT", "memit", [2])],
                          batch_size=1, n_batches=2, **bad)
+
+
+def test_window_losses_are_each_windows_own_nll(tiny_llama):
+    """Batched and padded, each window's NLL is what the window alone gives; perplexity pools them."""
+    from editlib.evaluation.metrics.perplexity import perplexity, perplexity_of, window_losses, window_nll
+
+    model, tok = tiny_llama
+    g = torch.Generator().manual_seed(0)
+    windows = [torch.randint(5, 300, (n,), generator=g).tolist() for n in (40, 17, 33, 2)]
+    sums, counts = window_losses(model, tok, windows, batch_tokens=80)       # several padded batches
+    assert counts == [39, 16, 32, 1]
+    for w, total in zip(windows, sums):
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([w])).logits[0, :-1]
+        alone = torch.nn.functional.cross_entropy(logits, torch.tensor(w[1:]), reduction="sum")
+        assert total == pytest.approx(float(alone), rel=1e-4)
+    assert window_nll(sums, counts) == pytest.approx([s / c for s, c in zip(sums, counts)])
+    assert perplexity(model, tok, windows, batch_tokens=80) == pytest.approx(math.exp(sum(sums) / sum(counts)))
+    assert perplexity_of(sums, counts) == pytest.approx(math.exp(sum(sums) / sum(counts)))

@@ -9,7 +9,9 @@ Editor never keeps preserving a fact the model no longer holds.
 
 The Gram matrices are float64 on the CPU; a record's keys are folded into them at the
 next solve (a one-off edit never pays for a d_k × d_k sum) and kept (float32, d_k × B per
-record) so that a forgotten record can be taken out again.
+record) so that a forgotten record can be taken out again. A method that solves in a basis
+U of its own (AlphaEdit's null space) gets UᵀK_pK_pᵀU, folded the same way: r × r per
+layer, with no d_k × d_k product per solve.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ class PreservedKeys:
         self._records: list[_Record] = []
         self._gram: dict[int, torch.Tensor] = {}
         self._folded: dict[int, int] = {}       # layer -> records [0, n) summed into _gram[layer]
+        self._projected: dict[int, tuple] = {}   # layer -> (basis U, UᵀK_pK_pᵀU, records summed into it)
 
     def __len__(self) -> int:
         """The number of facts preserved."""
@@ -41,8 +44,12 @@ class PreservedKeys:
         self._records.append(_Record(frozenset(entries), n_facts,
                                      {l: k.detach().float().cpu() for l, k in keys.items()}))
 
-    def gram(self, layer: int) -> torch.Tensor | None:
-        """K_p K_pᵀ (float64, CPU) of the live records' keys at ``layer``; None before any."""
+    def gram(self, layer: int, basis: torch.Tensor | None = None) -> torch.Tensor | None:
+        """K_p K_pᵀ (float64, CPU) of the live records' keys at ``layer``; None before any.
+        With ``basis`` U (d_k × r, orthonormal columns): UᵀK_pK_pᵀU (r × r), kept per layer
+        for that basis."""
+        if basis is not None:
+            return self._projected_gram(layer, basis)
         for r in self._records[self._folded.get(layer, 0):]:
             if layer in r.keys:
                 k = r.keys[layer].double()
@@ -50,20 +57,33 @@ class PreservedKeys:
         self._folded[layer] = len(self._records)
         return self._gram.get(layer)
 
+    def _projected_gram(self, layer: int, basis: torch.Tensor) -> torch.Tensor | None:
+        held, g, folded = self._projected.get(layer, (None, None, 0))
+        if held is not basis:                                   # another basis: start again
+            g, folded = None, 0
+        u = basis.detach().double().cpu()
+        for r in self._records[folded:]:
+            if layer in r.keys:
+                uk = u.T @ r.keys[layer].double()
+                g = uk @ uk.T if g is None else g + uk @ uk.T
+        self._projected[layer] = (basis, g, len(self._records))
+        return g
+
     def sync(self, live_entries: set[int]) -> int:
         """Forget the records whose ledger entries are gone; returns how many facts that
         was. The Gram matrices are rebuilt (lazily) from the records that remain."""
         kept = [r for r in self._records if r.entries <= live_entries]
         lost = len(self) - sum(r.n_facts for r in kept)
         if len(kept) != len(self._records):
-            self._records, self._gram, self._folded = kept, {}, {}
+            self._records, self._gram, self._folded, self._projected = kept, {}, {}, {}
         return lost
 
     def clear(self) -> None:
-        self._records, self._gram, self._folded = [], {}, {}
+        self._records, self._gram, self._folded, self._projected = [], {}, {}, {}
 
     def snapshot(self):
-        return list(self._records), dict(self._gram), dict(self._folded)
+        return list(self._records), dict(self._gram), dict(self._folded), dict(self._projected)
 
     def reset_to(self, snapshot) -> None:
-        self._records, self._gram, self._folded = list(snapshot[0]), dict(snapshot[1]), dict(snapshot[2])
+        self._records, self._gram, self._folded, self._projected = (list(snapshot[0]), dict(snapshot[1]),
+                                                                    dict(snapshot[2]), dict(snapshot[3]))

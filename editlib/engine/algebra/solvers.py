@@ -192,56 +192,92 @@ def with_preserved(cov: torch.Tensor, preserved: torch.Tensor | None, weight: fl
     return c + weight * g
 
 
-def null_space_projection(cov: torch.Tensor, threshold: float = 2e-2, relative: bool = False):
-    """AlphaEdit's projection onto the directions preserved keys (almost) never take:
-    with C0 = U S Uᵀ, P = Û Ûᵀ over the eigenvectors whose eigenvalue is below
-    ``threshold`` (× the largest eigenvalue when ``relative``). Returns (P, rank of P)."""
+def null_space_basis(cov: torch.Tensor, threshold: float = 2e-2, relative: bool = False):
+    """AlphaEdit's null space of C0: with C0 = U S Uᵀ, the eigenvectors Û (d_k × r) whose
+    eigenvalue is below ``threshold`` (× the largest eigenvalue when ``relative``).
+    Returns (Û, their eigenvalues (r,), r). The projection is P = ÛÛᵀ."""
     c, = _f64(cov)
     evals, evecs = torch.linalg.eigh(0.5 * (c + c.T))
     cut = threshold * float(evals.max()) if relative else threshold
-    u = evecs[:, evals < cut]
-    if u.shape[1] == 0:
+    keep = evals < cut
+    if not keep.any():
         raise SingularSystemError(
             f"no eigenvalue of C0 is below the null-space threshold {cut:.3g} (the smallest is "
             f"{float(evals.min()):.3g}): the projection would be 0 and so would every AlphaEdit update; "
             "raise null_space_threshold")
-    return u @ u.T, int(u.shape[1])
+    return evecs[:, keep].contiguous(), evals[keep], int(keep.sum())
 
 
-def alphaedit(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, projection: torch.Tensor,
-              preserved: torch.Tensor | None = None, alpha: float = 10.0, norm: float = 0.0):
-    """AlphaEdit (Fang et al. 2025): the update lives in C0's null space, Δ = Δ̃ P, and
+def null_space_projection(cov: torch.Tensor, threshold: float = 2e-2, relative: bool = False):
+    """P = ÛÛᵀ of :func:`null_space_basis`. Returns (P, rank of P)."""
+    u, _, rank = null_space_basis(cov, threshold, relative)
+    return u @ u.T, rank
+
+
+def _projected_preserved(u, preserved, preserved_projected):
+    """UᵀK_pK_pᵀU from the caller's d_k × d_k Gram, or as given (r × r); None when neither."""
+    if preserved is not None and preserved_projected is not None:
+        raise ValueError("give the preserved keys' Gram matrix once: preserved (d_k × d_k) or preserved_projected "
+                         "(r × r, in the basis)")
+    if preserved is not None:
+        g, = _f64(preserved)
+        if g.shape != (u.shape[0],) * 2:
+            raise ValueError(f"preserved is {tuple(g.shape)}, expected {(u.shape[0],) * 2}")
+        return u.T @ g.to(u.device) @ u
+    if preserved_projected is not None:
+        g, = _f64(preserved_projected)
+        if g.shape != (u.shape[1],) * 2:
+            raise ValueError(f"preserved_projected is {tuple(g.shape)}, expected {(u.shape[1],) * 2} (the basis has "
+                             f"{u.shape[1]} columns)")
+        return g.to(u.device)
+    return None
+
+
+def alphaedit(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, basis: torch.Tensor,
+              preserved: torch.Tensor | None = None, alpha: float = 10.0, norm: float = 0.0,
+              preserved_projected: torch.Tensor | None = None):
+    """AlphaEdit (Fang et al. 2025): the update lives in C0's null space, Δ = Δ̃ P with
+    P = ÛÛᵀ (``basis`` Û, d_k × r, orthonormal columns: :func:`null_space_basis`), and
     minimises ‖Δ K_E − R‖² + ‖Δ K_p‖² + α‖Δ‖² there:
 
         Δ = R K_Eᵀ P ((K_E K_Eᵀ + K_p K_pᵀ) P + α I)⁻¹
 
-    α‖Δ‖² is already a Frobenius norm constraint: ENCORE's λ_n‖Δ‖²_F (``norm``) adds to it,
-    α → α + λ_n.
+    Since P(AP + αI)⁻¹ = (PAP + αI)⁻¹P and P = ÛÛᵀ, this is one r × r symmetric positive
+    definite system with the B keys as right-hand side (Cholesky):
 
-    Since P ((A P + αI)⁻¹) = (P A P + αI)⁻¹ P, Δ = X P, so Δ K0 ≈ 0 for every preserved key
-    in the projected-out subspace. ``preserved`` is K_p K_pᵀ (see :func:`with_preserved`);
-    ``cov`` (C0) serves the diagnostics; the condition number is that of the d_k × d_k
-    system (1-norm estimate)."""
+        Δ = R (Û Y)ᵀ,    Y = (ÛᵀAÛ + α I_r)⁻¹ ÛᵀK_E,    A = K_E K_Eᵀ + K_p K_pᵀ
+
+    so Δ K0 ≈ 0 for every preserved key in the projected-out subspace, and no d_k × d_k
+    product is formed. The earlier edits' Gram matrix comes as ``preserved`` (K_p K_pᵀ,
+    d_k × d_k, projected here) or, cheaper, as ``preserved_projected`` (ÛᵀK_pK_pᵀÛ, r × r,
+    kept by the caller). α‖Δ‖² is already a Frobenius norm constraint: ENCORE's
+    λ_n‖Δ‖²_F (``norm``) adds to it, α → α + λ_n. ``cov`` (C0) serves the diagnostics, all
+    through the B × B products of Δ = R Qᵀ (tr(ΔC0Δᵀ) = tr(QᵀC0Q RᵀR)); the condition number
+    is that of the r × r system (1-norm estimate)."""
     _check(keys, resid, cov)
     if alpha < 0:
         raise ValueError(f"α must be ≥ 0, got {alpha}")
     if norm < 0:
         raise ValueError(f"the norm constraint's weight λ_n must be ≥ 0, got {norm}")
     alpha = alpha + norm
-    k, r, c, p = _f64(keys, resid, cov, projection)
-    if p.shape != c.shape:
-        raise ValueError(f"the projection is {tuple(p.shape)}, expected {tuple(c.shape)}")
-    a = k @ k.T
-    if preserved is not None:
-        a = a + _f64(preserved)[0]
-    m = a @ p + alpha * torch.eye(c.shape[0], dtype=c.dtype, device=c.device)
-    lu, pivots, info = torch.linalg.lu_factor_ex(m.T)
-    cond = _lu_cond(m.T, lu, info)
-    if not cond < SINGULAR_COND:
-        raise SingularSystemError(f"(K Kᵀ + K_p K_pᵀ) P + α I is singular (condition number {cond:.3g}); raise α")
-    rhs = (r @ k.T @ p).T                                   # (d_k, d_v)
-    delta = torch.linalg.lu_solve(lu, pivots, rhs).T        # R Kᵀ P M⁻¹
-    return delta, diagnostics(delta, k, r, c, cond)
+    k, r, c, u = _f64(keys, resid, cov, basis)
+    if u.ndim != 2 or u.shape[0] != c.shape[0] or not 0 < u.shape[1] <= c.shape[0]:
+        raise ValueError(f"the basis is {tuple(u.shape)}, expected d_k × r with d_k = {c.shape[0]}")
+    g = _projected_preserved(u, preserved, preserved_projected)
+    uk = u.T @ k                                                         # (r, B)
+    m = uk @ uk.T if g is None else uk @ uk.T + g
+    m.diagonal().add_(alpha)
+    y, cond = _solve_spd(m, uk, "Ûᵀ(K Kᵀ + K_p K_pᵀ)Û + α I", "raise α")    # (r, B)
+    q = u @ y                                                            # (d_k, B)
+    delta = r @ q.T                                                      # (d_v, d_k), rank B
+    rtr = r.T @ r
+    miss = torch.linalg.norm(r @ (q.T @ k) - r)
+    return delta, {"preservation_cost": float(torch.trace(q.T @ c @ q @ rtr)),
+                   "preserved_edits_cost": 0.0 if g is None else float(torch.trace(y.T @ g @ y @ rtr)),
+                   "memorization_residual": float(miss),
+                   "relative_residual": float(miss / torch.linalg.norm(r).clamp(min=1e-300)),
+                   "update_norm": float(torch.trace(y.T @ y @ rtr).clamp(min=0) ** 0.5),
+                   "condition_number": cond, "batch_size": int(k.shape[1])}
 
 
 def _lu_cond(a: torch.Tensor, lu: torch.Tensor, info) -> float:
@@ -261,22 +297,23 @@ def metric_weighted(metric: torch.Tensor, keys: torch.Tensor, what: str = "the p
     return _solve_spd(m, k, what, "collect statistics over more tokens, or raise the ridge")
 
 
-def projected_weighted(projection: torch.Tensor, keys: torch.Tensor, alpha: float,
-                       preserved: torch.Tensor | None = None):
-    """Q = W K for AlphaEdit's metric on the null space, W = P (P G P + α I)⁻¹ P with
-    G = K_pK_pᵀ (the pseudo-inverse of G + αI restricted to P's range; G = 0: W = P/α).
-    Returns (Q, condition number of P G P + α I)."""
+def projected_weighted(basis: torch.Tensor, keys: torch.Tensor, alpha: float,
+                       preserved_projected: torch.Tensor | None = None):
+    """Q = W K for AlphaEdit's metric on the null space P = ÛÛᵀ, W = P (P G P + α I)⁻¹ P with
+    G = K_pK_pᵀ (the pseudo-inverse of G + αI restricted to P's range), in the basis:
+    W = Û (ÛᵀGÛ + α I_r)⁻¹ Ûᵀ (G = 0: W = P/α). ``preserved_projected`` is ÛᵀGÛ.
+    Returns (Q, condition number of ÛᵀGÛ + α I)."""
     if not alpha > 0:
         raise SingularSystemError("AlphaEdit spread over layers needs α > 0: without the ridge its metric is "
                                   "0 on the null space and the joint solve has no unique answer")
-    p, k = _f64(projection, keys)
-    pk = p @ k
-    if preserved is None:
-        return pk / alpha, 1.0
-    g, = _f64(preserved)
-    m = p @ g.to(p.device) @ p + alpha * torch.eye(p.shape[0], dtype=p.dtype, device=p.device)
-    x, cond = _solve_spd(m, pk, "P K_pK_pᵀ P + α I", "raise α")
-    return p @ x, cond
+    u, k = _f64(basis, keys)
+    uk = u.T @ k
+    if preserved_projected is None:
+        return u @ uk / alpha, 1.0
+    g, = _f64(preserved_projected)
+    m = g.to(u.device) + alpha * torch.eye(u.shape[1], dtype=u.dtype, device=u.device)
+    x, cond = _solve_spd(m, uk, "ÛᵀK_pK_pᵀÛ + α I", "raise α")
+    return u @ x, cond
 
 
 def joint(weighted: list[torch.Tensor], written: list[torch.Tensor], resid: torch.Tensor, ridge: float = 0.0):

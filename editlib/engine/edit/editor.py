@@ -221,11 +221,12 @@ class Editor:
         return EditResult(self.method.name, list(hp.layers), requests, deltas, [d for _, _, d in steps],
                           z.cpu(), z_info, t, {**asdict(hp), **asdict(self.config)}, dict(self.stats_info))
 
-    def preserved_gram(self, layer: int) -> torch.Tensor | None:
+    def preserved_gram(self, layer: int, basis: torch.Tensor | None = None) -> torch.Tensor | None:
         """K_p K_pᵀ (float64, CPU) of the keys this Editor has written at ``layer`` and not
-        restored (None before any edit): what sequential objectives preserve."""
+        restored (None before any edit): what sequential objectives preserve. With ``basis``
+        U (d_k × r): UᵀK_pK_pᵀU."""
         self._sync()
-        return self._preserved.gram(layer)
+        return self._preserved.gram(layer, basis)
 
     def restore(self) -> list[str]:
         """Undo this Editor's live edits, bit for bit: each weight it wrote goes back to
@@ -291,8 +292,14 @@ class _EditPass:
             ed._prepared[layer] = ed.method.prepare(cov, ed.config)
         return cov
 
-    def _preserved_at(self, layer: int, device):
-        preserved = self.ed.preserved_gram(layer)
+    def _preserved_at(self, layer: int, device, basis=True):
+        """Earlier edits' K_pK_pᵀ at ``layer``, or in the method's basis where it keeps them
+        (``Method.preserved_basis``, with ``basis``)."""
+        ed = self.ed
+        u = None
+        if basis and ed.method.preserved_basis is not None and layer in ed._prepared:
+            u = ed.method.preserved_basis(ed._prepared[layer])
+        preserved = ed.preserved_gram(layer, u)
         return None if preserved is None else preserved.to(device)
 
     def solve_layer(self, layer: int, keys: torch.Tensor, resid: torch.Tensor) -> tuple[torch.Tensor, dict]:
@@ -337,7 +344,7 @@ class _EditPass:
         """Δ's cost against C0 at ``layer``, tr(ΔC0Δᵀ), and on the earlier edits' keys, ‖ΔK_p‖²."""
         d = delta.double()
         cov = self.covs[layer].to(d.device).double()
-        preserved = self._preserved_at(layer, d.device)
+        preserved = self._preserved_at(layer, d.device, basis=False)
         return {"preservation_cost": float(torch.trace(d @ cov @ d.T)),
                 "preserved_edits_cost": 0.0 if preserved is None else float(torch.trace(d @ preserved.double() @ d.T)),
                 "update_norm": float(torch.linalg.norm(d)), "batch_size": int(keys.shape[1])}

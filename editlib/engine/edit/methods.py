@@ -82,6 +82,8 @@ class Method:
     batch: bool = True         # accepts B > 1
     plain_key: bool = False    # the solver also takes the key of the prompt without prefix
     prepare: Callable | None = None   # (C0, config) -> what solve needs per layer, computed once
+    # (prepared) -> a basis U (d_k × r): the Editor passes earlier edits' keys as UᵀK_pK_pᵀU, not K_pK_pᵀ
+    preserved_basis: Callable | None = None
     # (keys, cov, config[, plain_keys], preserved=..., prepared=...) -> (Q = M⁻¹K, written keys, ρ, info):
     # the method's term of the joint solve over several layers (solvers.joint)
     weigh: Callable | None = None
@@ -151,21 +153,38 @@ def _emmet(keys, resid, cov, cfg: EmmetConfig, preserved=None, prepared=None):
     return delta, {**_split_preservation(diag, delta, preserved, cfg.mom2_update_weight, gamma), "mu": mu}
 
 
-def _null_space(cov, cfg: AlphaEditConfig):
-    projection, rank = solvers.null_space_projection(cov, cfg.null_space_threshold, cfg.relative_threshold)
+@dataclass(frozen=True)
+class NullSpace:
+    """What AlphaEdit derives from C0 once per layer: the basis Û (d_k × r) of its null space
+    and r. Earlier edits' keys are kept in this basis (ÛᵀK_pK_pᵀÛ)."""
+    basis: torch.Tensor
+    rank: int
+
+
+def _null_space(cov, cfg: AlphaEditConfig) -> NullSpace:
+    basis, _, rank = solvers.null_space_basis(cov, cfg.null_space_threshold, cfg.relative_threshold)
     if rank == cov.shape[0]:            # P = I: the projection keeps every direction, so it preserves nothing
         warnings.warn(f"AlphaEdit: every eigenvalue of C0 is below null_space_threshold={cfg.null_space_threshold:g}"
                       f"{' (relative)' if cfg.relative_threshold else ''}, so the projection is the identity and "
                       "nothing is preserved (the update is the ridge solution); lower the threshold", stacklevel=4)
-    return projection, rank
+    return NullSpace(basis, rank)
+
+
+def _in_basis(cov, cfg: AlphaEditConfig, preserved, prepared) -> tuple[NullSpace, dict]:
+    """The null space and the preserved keys as the solvers take them: with ``prepared``, the
+    Editor passes ÛᵀK_pK_pᵀÛ (the method's ``preserved_basis``); without, ``preserved`` is
+    K_pK_pᵀ and is projected here."""
+    if prepared is not None:
+        return prepared, {"preserved_projected": preserved}
+    return _null_space(cov, cfg), {"preserved": preserved}
 
 
 def _alphaedit(keys, resid, cov, cfg: AlphaEditConfig, preserved=None, prepared=None):
-    projection, rank = prepared if prepared is not None else _null_space(cov, cfg)
-    delta, diag = solvers.alphaedit(keys, resid, cov, projection.to(keys.device), preserved, cfg.alpha,
-                                    cfg.norm_constraint)
-    return delta, {**_split_preservation(diag, delta, preserved), "projection_rank": rank,
-                   "null_space_threshold": cfg.null_space_threshold, "relative_threshold": cfg.relative_threshold}
+    space, kept = _in_basis(cov, cfg, preserved, prepared)
+    delta, diag = solvers.alphaedit(keys, resid, cov, space.basis.to(keys.device), alpha=cfg.alpha,
+                                    norm=cfg.norm_constraint, **kept)
+    return delta, {**diag, "projection_rank": space.rank, "null_space_threshold": cfg.null_space_threshold,
+                   "relative_threshold": cfg.relative_threshold}
 
 
 # The objectives as terms of the joint solve over layers (solvers.joint): the metric M of the
@@ -196,9 +215,13 @@ def _emmet_weigh(keys, cov, cfg: EmmetConfig, preserved=None, prepared=None):
 
 
 def _alphaedit_weigh(keys, cov, cfg: AlphaEditConfig, preserved=None, prepared=None):
-    projection, rank = prepared if prepared is not None else _null_space(cov, cfg)
-    q, _ = solvers.projected_weighted(projection.to(keys.device), keys, cfg.alpha + cfg.norm_constraint, preserved)
-    return q, keys, 1.0, {"projection_rank": rank, "null_space_threshold": cfg.null_space_threshold,
+    space, kept = _in_basis(cov, cfg, preserved, prepared)
+    u = space.basis.to(keys.device)
+    g = kept.get("preserved_projected")
+    if kept.get("preserved") is not None:
+        g = u.T.double() @ kept["preserved"].to(u.device).double() @ u.double()
+    q, _ = solvers.projected_weighted(u, keys, cfg.alpha + cfg.norm_constraint, g)
+    return q, keys, 1.0, {"projection_rank": space.rank, "null_space_threshold": cfg.null_space_threshold,
                           "relative_threshold": cfg.relative_threshold}
 
 
@@ -209,7 +232,8 @@ METHODS: dict[str, Method] = {
     "memit": Method("memit", MemitConfig, _memit, weigh=_memit_weigh),
     "emmet": Method("emmet", EmmetConfig, _emmet, weigh=_emmet_weigh),
     "encore": Method("encore", EncoreConfig, _memit, weigh=_memit_weigh, conventions=ENCORE_Z),
-    "alphaedit": Method("alphaedit", AlphaEditConfig, _alphaedit, prepare=_null_space, weigh=_alphaedit_weigh),
+    "alphaedit": Method("alphaedit", AlphaEditConfig, _alphaedit, prepare=_null_space, weigh=_alphaedit_weigh,
+                        preserved_basis=lambda space: space.basis),
 }
 
 
