@@ -1,6 +1,7 @@
 """Every notebook runs through papermill with tiny parameters and writes its table and
 figures; no cell errors. The quickstart runs at its real size and its edits take."""
 import json
+import math
 
 import nbformat
 import pandas as pd
@@ -88,3 +89,21 @@ def _targets(case_id):
 
     rw = next(c for c in embedded_counterfact() if c["case_id"] == case_id)["requested_rewrite"]
     return rw["target_new"]["str"], rw["target_true"]["str"]
+
+
+def test_sequential_notebook_runs_encore_and_pairs_perplexity_window_by_window(executed):
+    from editlib.experiments import get_experiment
+    from editlib.suite.report import run_tables
+
+    out, _ = executed
+    tables = run_tables(out / "04_sequential_editing_smollm2-135m.csv")
+    assert "ENCORE" in set(tables[""].setting)
+    windows = tables["_windows"]
+    assert set(windows.metric) == {"window NLL"} and windows.value.notna().all()
+    claims = get_experiment("04").claims(tables)
+    paired = claims[(claims.metric == "window NLL") & (claims.comparison == "ENCORE − MEMIT")]
+    assert len(paired) == 1 and paired.n.iloc[0] == windows.case_id.nunique()
+    ppl = tables["_trajectory"].groupby("setting").perplexity.last()      # the windows give the same perplexity
+    nll = windows[windows.n_edits == windows.n_edits.max()].groupby("setting").value.mean()
+    for setting in ("MEMIT", "ENCORE"):
+        assert nll[setting] == pytest.approx(math.log(ppl[setting]), rel=0.05)

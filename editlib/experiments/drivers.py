@@ -195,10 +195,13 @@ def _weight_drift(model, editor: Editor, originals: dict[str, torch.Tensor]) -> 
 
 
 def _general_ability(model, tok, windows, ge_cases, gen_tokens: int, seed: int) -> dict:
+    """Perplexity on the held-out windows (and each window's mean NLL, to pair two settings
+    window by window), and GE on ``ge_cases``."""
     from ..evaluation.evaluate import generation_scores
-    from ..evaluation.metrics.perplexity import perplexity
+    from ..evaluation.metrics.perplexity import perplexity_of, window_losses, window_nll
 
-    out = {"perplexity": perplexity(model, tok, windows)}
+    sums, counts = window_losses(model, tok, windows)
+    out = {"perplexity": perplexity_of(sums, counts), "window_nll": window_nll(sums, counts)}
     if ge_cases:
         out["GE"] = float(np.mean(generation_scores(model, tok, ge_cases, gen_tokens, seed)))
     return out
@@ -224,7 +227,8 @@ def sequential_edits(model, tok, cases, settings: list[Setting], batch_size: int
     (0: skip) and ‖W_t − W_0‖. The model is restored bit for bit after each setting. A
     setting whose solve is refused (singular) stops there, with the error recorded.
     Returns (metrics, trajectory): long-format scores, and one row per batch with the
-    solver's diagnostics, the ability measures and the weight drift. ``journal``: the unedited
+    solver's diagnostics, the ability measures (``window_nll``: each held-out window's mean
+    NLL, a list; see :func:`window_table`) and the weight drift. ``journal``: the unedited
     measures and each setting's whole sequence are units, read back when a stopped run
     finished them (a sequence stopped part-way starts again from its first batch)."""
     from ..evaluation.metrics.perplexity import heldout_windows
@@ -297,6 +301,19 @@ def _sequence(model, tok, cases, reqs, s: Setting, preset, before, base, batch_s
     finally:
         editor.restore()
     return metrics, trajectory
+
+
+def window_table(trajectory: pd.DataFrame) -> pd.DataFrame:
+    """The held-out windows' mean NLL per setting and edit count, long format (case_id = the
+    window's index, metric "window NLL"): perplexity paired window by window between settings."""
+    if "window_nll" not in trajectory:
+        return pd.DataFrame(columns=["setting", "n_edits", "case_id", "metric", "value"])
+    rows = trajectory.dropna(subset=["window_nll"])
+    keep = [c for c in ("model", "dataset", "seed", "batch_size", "setting", "method", "n_edits") if c in rows]
+    out = rows[keep + ["window_nll"]].explode("window_nll")
+    out["case_id"] = out.groupby(keep, dropna=False).cumcount()
+    out = out.rename(columns={"window_nll": "value"}).assign(metric="window NLL")
+    return out.astype({"value": float}).reset_index(drop=True)
 
 
 def layer_sweep(model, tok, cases, layers, method: str = "rome", model_name: str = "", dataset: str = "",

@@ -4,7 +4,9 @@ z, the keys and every solve of a batch are computed on the model as edited so fa
 each batch: the batch just written (ES, PS, NS), a fixed sample of the earlier edits
 (retention) and, every few batches, perplexity on held-out text, GE and ‖W_t − W₀‖.
 Settings: MEMIT, EMMET with its ridge, EMMET keeping earlier edits' keys in its preserved
-term, and AlphaEdit's null-space projection (Fang et al. 2025).
+term, AlphaEdit's null-space projection (Fang et al. 2025) and ENCORE (Gupta et al. 2025:
+MEMIT with earlier keys, a norm constraint and most-probable early stopping of z).
+Perplexity is kept per held-out window (``_windows``), so that it is paired like the scores.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pandas as pd
 from ..evaluation.statistics import interval_table, paired_difference
 from . import plots
 from .claims import ONE_MEASUREMENT, row
-from .drivers import Setting, sequential_edits
+from .drivers import Setting, sequential_edits, window_table
 from .experiment import LIGHT_Z, TINY_Z, Experiment, register
 
 
@@ -46,19 +48,22 @@ class Sequential(Experiment):
                  "emmet_ridge": Setting("EMMET (ridge μ)", "emmet", key="emmet_ridge"),
                  "emmet_preserved": Setting("EMMET + preserved edits", "emmet", overrides={"preserve_edits": 1.0},
                                             key="emmet_preserved"),
-                 "alphaedit": Setting("AlphaEdit", "alphaedit", key="alphaedit")}
+                 "alphaedit": Setting("AlphaEdit", "alphaedit", key="alphaedit"),
+                 "encore": Setting("ENCORE", "encore", key="encore")}
     parameters = {"batch_size": 8, "n_batches": 3, "scored": 8, "retention": 12, "retention_every": 1,
                   "ability_every": 3, "ppl_tokens": 2048, "ge_cases": 2, "gen_tokens": 20,
                   "edit_overrides": {**LIGHT_Z, "compute_dtype": "auto"},
-                  "settings": ["memit", "emmet_ridge", "emmet_preserved", "alphaedit"], "layers": "single"}
+                  "settings": ["memit", "emmet_ridge", "emmet_preserved", "alphaedit", "encore"], "layers": "single"}
     profiles = {"tiny": {"batch_size": 2, "n_batches": 2, "scored": 2, "retention": 2, "ability_every": 1,
                          "ppl_tokens": 256, "ge_cases": 1, "gen_tokens": 5,
                          "edit_overrides": {**TINY_Z, "context_template_lengths": [[10, 1]]}},
                 "paper": {"dataset": "counterfact_simple", "split": "eval", "batch_size": 100, "n_batches": 30,
                           "scored": 32, "retention": 128, "ability_every": 5, "retention_every": 1,
                           "ppl_tokens": 16384, "ge_cases": 32, "gen_tokens": 40,
-                          "edit_overrides": LIGHT_Z}}            # z in float32 on the GPU
-    side_tables = ("_trajectory",)
+                          "edit_overrides": LIGHT_Z,             # z in float32 on the GPU
+                          # the committed paper run (one H100) predates ENCORE: it joins when the profile runs again
+                          "settings": ["memit", "emmet_ridge", "emmet_preserved", "alphaedit"]}}
+    side_tables = ("_trajectory", "_windows")
     claim_metrics = ("ES", "EM", "NS")
     report_by = ("setting", "scope")
     report_metrics = ("ES", "PS", "NS", "EM", "NM")
@@ -70,7 +75,8 @@ class Sequential(Experiment):
         return {"n_edits": {params["batch_size"] * k for k in range(1, params["n_batches"] + 1)}}
 
     def compared(self):
-        return [("alphaedit", "memit"), ("alphaedit", "emmet_ridge"), ("emmet_preserved", "emmet_ridge")]
+        return [("alphaedit", "memit"), ("alphaedit", "emmet_ridge"), ("emmet_preserved", "emmet_ridge"),
+                ("encore", "memit"), ("encore", "alphaedit")]
 
     def compute(self, ctx, settings):
         p = ctx.params
@@ -79,11 +85,13 @@ class Sequential(Experiment):
             dataset=p["dataset"], seed=p["seed"], retention=p["retention"], ability_every=p["ability_every"],
             ppl_tokens=p["ppl_tokens"], ge_cases=p["ge_cases"], gen_tokens=p["gen_tokens"], scored=p["scored"],
             retention_every=p["retention_every"], journal=ctx.journal)
-        return {"": metrics, "_trajectory": trajectory}
+        return {"": metrics, "_trajectory": trajectory.drop(columns=["window_nll"], errors="ignore"),
+                "_windows": window_table(trajectory)}
 
     def pair_claims(self, tables, a, b):
         """After the last batch: retention (ES, EM, NS) and the last batch's ES paired over the
-        same facts; perplexity / unedited and ‖W_t − W_0‖ as one measurement each."""
+        same facts; the held-out windows' NLL (log-perplexity) paired over the same windows;
+        perplexity / unedited and ‖W_t − W_0‖ as one measurement each."""
         table, trajectory = tables[""], tables.get("_trajectory")
         rows = []
         last = table.n_edits.max()
@@ -94,6 +102,13 @@ class Sequential(Experiment):
                 rows.append(row(self, table, a, b, metric,
                                 paired_difference(at[at.setting == a], at[at.setting == b], metric),
                                 scope=scope, n_edits=int(last)))
+        windows = tables.get("_windows")
+        if windows is not None and len(windows):
+            w_end = windows[windows.n_edits == windows.n_edits.max()]
+            if {a, b} <= set(w_end.setting):          # (a sequence refused part-way has no last windows)
+                rows.append(row(self, table, a, b, "window NLL",
+                                paired_difference(w_end[w_end.setting == a], w_end[w_end.setting == b],
+                                                  "window NLL"), scope="model", n_edits=int(last)))
         if trajectory is not None:
             base = trajectory.loc[trajectory.n_edits == 0, "perplexity"].dropna()
             final = trajectory.sort_values("n_edits").groupby("setting").last()
@@ -127,13 +142,15 @@ class Sequential(Experiment):
 
     def summary(self, claims):
         """ES, perplexity and drift of AlphaEdit against MEMIT; the preserved-edits term's
-        retention against plain EMMET."""
+        retention against plain EMMET; ENCORE's retention and held-out NLL against MEMIT."""
         labels = {k: s.label for k, s in self.catalogue.items()}
         alpha = f"{labels['alphaedit']} − {labels['memit']}"
         kept = f"{labels['emmet_preserved']} − {labels['emmet_ridge']}"
+        encore = f"{labels['encore']} − {labels['memit']}"
+        retained = (claims.scope == "retention") & claims.metric.isin(["ES", "EM"])
         return claims[((claims.comparison == alpha) & ((claims.scope == "model") | (claims.metric == "ES")))
-                      | ((claims.comparison == kept) & (claims.scope == "retention")
-                         & claims.metric.isin(["ES", "EM"]))]
+                      | ((claims.comparison == kept) & retained)
+                      | ((claims.comparison == encore) & (retained | (claims.metric == "window NLL")))]
 
     def show_tables(self, run):
         from IPython.display import display

@@ -35,17 +35,33 @@ def heldout_windows(tok, model=None, n_tokens: int = 8192, seq_len: int = 256, s
 
 
 @torch.no_grad()
-def perplexity(model, tok, windows: list[list[int]], batch_tokens: int = 2048) -> float:
-    """exp(mean NLL of every token after the first of each window)."""
+def window_losses(model, tok, windows: list[list[int]], batch_tokens: int = 2048) -> tuple[list[float], list[int]]:
+    """Per window: the summed next-token NLL of every token after the first, and how many
+    tokens that is."""
     device = input_device(model)
-    total, count = 0.0, 0
+    sums, counts = [0.0] * len(windows), [0] * len(windows)
     for batch in length_batches(windows, batch_tokens):
         ids, mask = pad([windows[i] for i in batch], pad_id(tok), device)
         logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
-        target, keep = ids[:, 1:].to(logits.device), mask[:, 1:].bool().to(logits.device)
-        nll = torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="sum")
-        total += float(nll)
-        count += int(keep.sum())
-    if count == 0:
+        target, keep = ids[:, 1:].to(logits.device), mask[:, 1:].to(logits.device)
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none") * keep
+        for row, i in enumerate(batch):
+            sums[i], counts[i] = float(nll[row].sum()), int(keep[row].sum())
+    return sums, counts
+
+
+def perplexity(model, tok, windows: list[list[int]], batch_tokens: int = 2048) -> float:
+    """exp(mean NLL of every token after the first of each window)."""
+    return perplexity_of(*window_losses(model, tok, windows, batch_tokens))
+
+
+def perplexity_of(sums: list[float], counts: list[int]) -> float:
+    """Perplexity over windows from their NLL sums and token counts."""
+    if sum(counts) == 0:
         raise ValueError("no tokens to score")
-    return math.exp(total / count)
+    return math.exp(sum(sums) / sum(counts))
+
+
+def window_nll(sums: list[float], counts: list[int]) -> list[float]:
+    """Each window's mean NLL per token (its log-perplexity): what pairs two models' perplexity window by window."""
+    return [s / c if c else float("nan") for s, c in zip(sums, counts)]

@@ -17,8 +17,8 @@ SCORES = ["ES", "PS", "NS", "S"]
 COLUMN_WIDTH = 3.3           # inches: one column of a two-column paper
 _CB = sns.color_palette("colorblind").as_hex()
 METHOD_COLOURS = {"unedited": _CB[7], "rome": _CB[0], "rome_original": _CB[9], "memit": _CB[1], "emmet": _CB[2],
-                  "alphaedit": _CB[4]}
-OTHER_COLOURS = [_CB[5], _CB[3], _CB[6], _CB[8]]
+                  "alphaedit": _CB[4], "encore": _CB[3]}
+OTHER_COLOURS = [_CB[5], _CB[6], _CB[8]]          # the palette's colours no method takes
 MARKERS, LINESTYLES, HATCHES = ["o", "s", "^", "D"], ["-", "--", ":", "-."], ["", "////", "....", "xxxx"]
 RESIDUAL_FLOOR = 1e-12
 RC = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "xtick.labelsize": 6, "ytick.labelsize": 6,
