@@ -206,26 +206,32 @@ def runtimes_markdown(folders=FOLDERS) -> str:
     return markdown(frame.set_index("profile"))
 
 
-def tuning_table(path: Path, batch_size: int | None = None) -> str:
+def tuning_table(path: Path, rows: dict | None = None) -> str:
     """A tuning sweep's table (``figures/tuning/``): each setting's mean [95 % interval] of
-    ES, PS, NS, S, EM and NM over the split's cases, in the sweep's order; at one batch size
-    where the sweep has several."""
+    ES, PS, NS, S, EM and NM over the split's cases, in the sweep's order; on the rows whose
+    columns take the values of ``rows`` ({column: value}: one batch size where the sweep has
+    several, the retention sample after the last batch of a sequence)."""
     table = _read(path)
-    if batch_size is not None:
-        table = table[table.batch_size == batch_size]
-        if table.empty:
-            raise ValueError(f"{path} has no rows at batch size {batch_size}")
+    for column, value in (rows or {}).items():
+        if column not in table:
+            raise ValueError(f"{path} has no column {column!r}")
+        kept = table[table[column].astype(str) == str(value)]
+        if kept.empty and pd.api.types.is_numeric_dtype(table[column]):
+            kept = table[table[column] == float(value)]
+        if kept.empty:
+            raise ValueError(f"{path} has no rows with {column} = {value}")
+        table = kept
     wide = interval_table(table, ["setting"], TUNING_METRICS)
     return markdown(wide.loc[list(dict.fromkeys(table.setting))].rename_axis(None, axis=1))
 
 
 def tuning_text(text: str, path: Path) -> str:
-    """``text`` (of ``path``) with every block ``<!-- tuning FILE [batch_size=N] -->`` …
+    """``text`` (of ``path``) with every block ``<!-- tuning FILE [column=value ...] -->`` …
     ``<!-- /tuning -->`` rendered from ``figures/tuning/FILE`` (:func:`tuning_table`)."""
-    for name, size in re.findall(r"<!-- tuning (\S+)(?: batch_size=(\d+))? -->", text):
-        tag = f"tuning {name}" + (f" batch_size={size}" if size else "")
-        body = tuning_table(ROOT / "figures" / "tuning" / name, int(size) if size else None)
-        text = _replace_block(text, tag, body, path)
+    for name, filters in re.findall(r"<!-- tuning (\S+)((?: \w+=\S+)*) -->", text):
+        rows = dict(f.split("=", 1) for f in filters.split())
+        body = tuning_table(ROOT / "figures" / "tuning" / name, rows)
+        text = _replace_block(text, f"tuning {name}{filters}", body, path)
     return text
 
 
