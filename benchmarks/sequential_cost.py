@@ -20,8 +20,8 @@ from editlib.evaluation.data import load_cases
 from editlib.experiments import Setting, sequential_edits
 from editlib.suite.runs import notebook_parameters
 
-PARTS = {"evaluate": "scoring (batch + retention)", "perplexity": "perplexity", "generation_scores": "GE",
-         "_optimise": "z (inside the edit)",
+PARTS = {"evaluate": "scoring (batch + retention)", "generation_scores": "GE",
+         "window_losses": "perplexity", "_optimise": "z (inside the edit)",
          "apply": "the edit (z, keys, solve)"}
 
 

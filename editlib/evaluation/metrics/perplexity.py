@@ -43,10 +43,12 @@ def window_losses(model, tok, windows: list[list[int]], batch_tokens: int = 2048
     for batch in length_batches(windows, batch_tokens):
         ids, mask = pad([windows[i] for i in batch], pad_id(tok), device)
         logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
-        target, keep = ids[:, 1:].to(logits.device), mask[:, 1:].to(logits.device)
-        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none") * keep
+        target, keep = ids[:, 1:].to(logits.device), mask[:, 1:].bool().to(logits.device)
+        nll = torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="none").double()
+        rows = keep.nonzero()[:, 0]
+        per_row = torch.zeros(len(batch), dtype=torch.float64, device=nll.device).index_add_(0, rows, nll)
         for row, i in enumerate(batch):
-            sums[i], counts[i] = float(nll[row].sum()), int(keep[row].sum())
+            sums[i], counts[i] = float(per_row[row]), int(keep[row].sum())
     return sums, counts
 
 
