@@ -203,6 +203,9 @@ class Experiment:
     # -------------------------------------------------------------- claims, figures, report
 
     TABLE_COLUMNS = ("setting", "case_id", "metric", "value", "model", "profile", "dataset")
+    # the columns beside the setting that split a per-case table into groups scored alike
+    # (a batch size of 03, an edit count and scope of 04)
+    GROUP_COLUMNS = ("batch_size", "n_edits", "scope")
 
     def grid(self, params: dict) -> dict[str, set]:
         """{column: the values a complete run's per-case table holds} beyond its settings
@@ -222,7 +225,7 @@ class Experiment:
         if profile in self.profiles or profile == "quick":
             params = {**self.defaults, **self.profile_parameters(profile, model)}
             self._check_design(table, params, where)
-        groups = [c for c in ("batch_size", "n_edits", "scope") if c in table]
+        groups = [c for c in self.GROUP_COLUMNS if c in table]
         for key, group in (table.groupby(groups, dropna=False) if groups else [((), table)]):
             scored = {s: frozenset(zip(g.case_id, g.metric)) for s, g in group.groupby("setting")}
             if len(set(scored.values())) > 1:

@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..experiments.experiment import Experiment
+
 DECISIONS = ("ES", "PS", "NS")             # per-case outcomes of probability comparisons
 RUN_COLUMNS = ("profile", "split", "hardware", "device", "dtype", "z_dtype", "editlib_version", "torch_version",
                "transformers_version", "git_commit", "git_dirty", "threads")
@@ -119,7 +121,7 @@ def assert_same_results(a_dir, b_dir) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ across machines
 
-GROUPS = ("setting", "batch_size", "n_edits", "scope")
+GROUPS = ("setting", *Experiment.GROUP_COLUMNS)
 MACHINE_METRICS = ("ES", "PS", "NS", "S", "EM", "PM", "NM")
 CLAIM_KEY = ("notebook", "model", "profile", "comparison", "scope", "batch_size", "metric")
 
