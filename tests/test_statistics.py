@@ -9,6 +9,7 @@ from scipy import stats
 
 from editlib.evaluation.statistics import (
     UnpairedError,
+    difference_of_differences,
     holm,
     interval,
     paired_difference,
@@ -125,6 +126,32 @@ def test_paired_score_difference():
     hm = lambda *m: 3 / sum(1 / x for x in m)                        # noqa: E731
     assert res["difference"] == pytest.approx(hm(100, 250 / 3, 470 / 6) - hm(100, 250 / 3, 350 / 6))
     assert res["verdict"] == "A > B"
+
+
+def test_difference_of_differences_by_hand_and_its_verdict():
+    """(A − B on one model's cases) − (A − B on another's): the point estimate by hand, a
+    clear effect resolved, the samples swapped flips it, and equal effects are not resolved."""
+    rng = np.random.default_rng(5)
+    b1, b2 = rng.uniform(0, 60, size=50), rng.uniform(20, 80, size=35)
+    a1, a2 = b1 + 10 + rng.normal(0, 3, size=50), b2 + rng.normal(0, 3, size=35)
+    res = difference_of_differences(long({"EM": list(a1)}), long({"EM": list(b1)}),
+                                    long({"EM": list(a2)}), long({"EM": list(b2)}), "EM")
+    assert res["difference"] == pytest.approx((a1 - b1).mean() - (a2 - b2).mean(), rel=1e-12)
+    assert (res["a_mean"], res["b_mean"]) == pytest.approx(((a1 - b1).mean(), (a2 - b2).mean()))
+    assert (res["n"], res["n_a"], res["n_b"]) == (85, 50, 35)
+    assert res["ci_low"] > 7 and res["ci_high"] < 13 and res["verdict"] == "A > B" and res["p_value"] < 0.001
+    swapped = difference_of_differences(long({"EM": list(a2)}), long({"EM": list(b2)}),
+                                        long({"EM": list(a1)}), long({"EM": list(b1)}), "EM")
+    assert swapped["difference"] == pytest.approx(-res["difference"]) and swapped["verdict"] == "A < B"
+    same = difference_of_differences(long({"EM": list(a1)}), long({"EM": list(b1)}),
+                                     long({"EM": list(b2 + 10 + rng.normal(0, 3, size=35))}), long({"EM": list(b2)}),
+                                     "EM")
+    assert same["ci_low"] < 0 < same["ci_high"] and same["verdict"] == "no difference resolved"
+    # S: the harmonic means' differences, each model's cases on their own
+    a = long({"ES": [100] * 6, "PS": [100, 50, 100, 100, 50, 100], "NS": [80, 90, 70, 80, 90, 60]})
+    b = long({"ES": [100] * 6, "PS": [100, 50, 100, 100, 50, 100], "NS": [60, 70, 50, 60, 70, 40]})
+    s = difference_of_differences(a, b, b, b, "S")
+    assert s["difference"] == pytest.approx(paired_difference(a, b, "S")["difference"]) and s["b_mean"] == 0
 
 
 @pytest.mark.parametrize("row, expected", [
@@ -274,6 +301,33 @@ def test_regenerate_draws_the_figures_writes_claims_and_renders_them(tmp_path):
     assert summary(claims).empty                        # the README's summary: the paper profile's rows only
     as_paper = claims.assign(profile="paper")
     assert claims_markdown(summary(as_paper)) in render_text(doc, as_paper, "summary")
+
+
+def test_regenerate_compares_edit_distribution_across_models(tmp_path):
+    """Finding (b)'s model dependence: one row per objective and metric, (spread − single on
+    SmolLM2) − (spread − single on Gemma-3), whose parts are each model's own paired
+    differences, adjusted as a family of its own."""
+    import shutil
+
+    from editlib.suite.report import ROOT, regenerate
+
+    for model in ("smollm2-135m", "gemma3-270m"):
+        for suffix in ("", "_diagnostics"):
+            shutil.copy(ROOT / "figures" / f"02_edit_distribution_{model}{suffix}.csv", tmp_path)
+    claims = regenerate(tmp_path, progress=lambda s: None)
+    across = claims[claims.scope == "across models"].set_index(["comparison", "metric"])
+    assert len(across) == 4 and set(across.model) == {"smollm2-135m vs gemma3-270m"}
+    for method in ("memit", "emmet"):
+        effect = f"({method} · spread − {method} · single)"
+        for metric in ("S", "EM"):
+            row = across.loc[(f"{effect}: smollm2-135m − gemma3-270m", metric)]
+            own = {m: claims[(claims.model == m) & (claims.comparison == f"{method} · spread − {method} · single")
+                             & (claims.metric == metric)].difference.iloc[0] for m in ("smollm2-135m", "gemma3-270m")}
+            assert row.a_mean == pytest.approx(own["smollm2-135m"]) and row.b_mean == pytest.approx(own["gemma3-270m"])
+            assert row.difference == pytest.approx(own["smollm2-135m"] - own["gemma3-270m"])
+            assert np.isfinite(row.p_adjusted) and row.p_adjusted >= row.p_value
+            assert row.n == 16 and (row.a, row.b) == ("smollm2-135m", "gemma3-270m")
+            assert row.reading in ("no difference resolved", "smollm2-135m > gemma3-270m", "smollm2-135m < gemma3-270m")
 
 
 def test_the_committed_claims_are_what_the_code_computes_and_what_the_docs_show():

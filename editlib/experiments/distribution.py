@@ -45,6 +45,28 @@ class Distribution(Experiment):
                                      generation=p["generation"], gen_tokens=p["gen_tokens"], journal=ctx.journal)
         return {"": metrics, "_diagnostics": diags}
 
+    def across_models(self, first, second):
+        """Finding (b)'s model dependence: (spread − single on the first model) − (spread −
+        single on the second), per objective both ran, on S and EM; each model's cases
+        resampled on their own (:func:`~editlib.evaluation.statistics.difference_of_differences`)."""
+        from ..evaluation.statistics import difference_of_differences
+        from .claims import row
+
+        t1, t2 = first[""], second[""]
+        m1, m2 = t1["model"].iloc[0], t2["model"].iloc[0]
+        rows = []
+        for method in dict.fromkeys(t1.method):
+            a, b = f"{method}{SEP}spread", f"{method}{SEP}single"
+            if not {a, b} <= set(t1.setting) & set(t2.setting):
+                continue
+            for metric in ("S", "EM"):
+                result = difference_of_differences(t1[t1.setting == a], t1[t1.setting == b],
+                                                   t2[t2.setting == a], t2[t2.setting == b], metric)
+                effect = f"({a} − {b})"
+                r = row(self, t1, m1, m2, metric, result, scope="across models")     # reading: "m1 > m2"
+                rows.append({**r, "model": f"{m1} vs {m2}", "comparison": f"{effect}: {m1} − {m2}"})
+        return rows
+
     def figures(self, tables, claims, settings=None):
         table, diags = tables[""], tables.get("_diagnostics")
         model, dataset, n = table["model"].iloc[0], table["dataset"].iloc[0], table["case_id"].nunique()

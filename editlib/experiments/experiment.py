@@ -264,6 +264,11 @@ class Experiment:
         table = tables[""]
         return [pair_rows(self, table, a, b, m) for m in self.claim_metrics]
 
+    def across_models(self, first: dict, second: dict) -> list[dict]:
+        """Claim rows that compare one finding between two models' runs (their tables by
+        suffix): none by default."""
+        return []
+
     def after_adjusting(self, claims: pd.DataFrame) -> pd.DataFrame:
         """What the experiment reads off its claims once their verdicts are final (Holm-adjusted)."""
         return claims

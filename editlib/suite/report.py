@@ -25,7 +25,8 @@ import pandas as pd
 from ..base.errors import HyperparameterError
 from ..evaluation.statistics import interval_table
 from ..experiments import experiments, plots
-from ..experiments.claims import ONE_MEASUREMENT
+from ..experiments.claims import ONE_MEASUREMENT, adjusted
+from .reproduce import DEFAULT_MODELS
 from .runs import ROOT
 
 # the experiments with a finding to report (the quickstart has none), and every side table's suffix
@@ -102,17 +103,30 @@ def regenerate(folder: Path, progress=print) -> pd.DataFrame:
     folder = Path(folder)
     claims = []
     for experiment in REPORTED:
+        runs = {}
         for name, path in tables(folder, experiment.name):
             run = run_tables(path)
             experiment.check_table(run[""], str(path))
             c = experiment.claims(run)
             claims.append(c)
+            runs[run[""]["model"].iloc[0]] = run
             for p in plots.save_all(experiment.figures(run, c), folder, name):
                 progress(f"wrote {p}")
+        claims.append(across_models(experiment, runs))
     out = pd.concat(claims, ignore_index=True) if claims else pd.DataFrame()
     out.to_csv(folder / "claims.csv", index=False)
     progress(f"wrote {folder / 'claims.csv'} ({len(out)} comparisons)")
     return out
+
+
+def across_models(experiment, runs: dict) -> pd.DataFrame:
+    """The experiment's comparisons between models (:meth:`~editlib.experiments.experiment.Experiment.across_models`)
+    for every pair of its runs, the suite's default models first and in their order, each
+    pair and metric a family of its own for Holm's adjustment."""
+    order = [m for m in DEFAULT_MODELS if m in runs] + sorted(m for m in runs if m not in DEFAULT_MODELS)
+    rows = [r for i, m1 in enumerate(order) for m2 in order[i + 1:]
+            for r in experiment.across_models(runs[m1], runs[m2])]
+    return adjusted(pd.DataFrame(rows)) if rows else pd.DataFrame()
 
 
 def _number(x: float) -> str:
