@@ -282,6 +282,8 @@ def test_batch_claims_name_the_first_resolved_batch_and_the_refused_solve(tmp_pa
     assert em.loc[1, "verdict"] == "no difference resolved" and em.loc[8, "verdict"] == "A < B"
     assert em.loc[16, "verdict"] == "refused (singular)" and em.loc[16, "n"] == 0
     assert (em.first_resolved_batch == 8).all()
+    assert (em.first_below_batch == 8).all() and (em.d_k == 24).all()           # finding (c)'s onset ...
+    assert em.first_below_over_d_k.iloc[0] == pytest.approx(8 / 24)              # ... as a fraction of d_k
     assert em.loc[8, "reading"] == "EMMET (μ = 0) < MEMIT"
 
 

@@ -76,7 +76,8 @@ class BatchSize(Experiment):
     def pair_claims(self, tables, a, b):
         """A − B at each batch size over the same scored facts (a refused solve on either side
         is said so)."""
-        table, diags = tables[""], tables.get("_diagnostics")
+        table, diags, cond = tables[""], tables.get("_diagnostics"), tables.get("_conditioning")
+        d_k = int(cond["d_k"].iloc[0]) if cond is not None and "d_k" in cond else np.nan
         rows = []
         for size in sorted(table.batch_size.dropna().unique()):
             at = table[table.batch_size == size]
@@ -85,17 +86,24 @@ class BatchSize(Experiment):
                     result = dict(REFUSED)
                 else:
                     result = paired_difference(at[at.setting == a], at[at.setting == b], metric)
-                rows.append(row(self, table, a, b, metric, result, batch_size=int(size)))
+                rows.append(row(self, table, a, b, metric, result, batch_size=int(size), d_k=d_k))
         return rows
 
     def after_adjusting(self, claims):
-        """On every row of a pair and metric, the smallest batch where it resolves."""
+        """On every row of a pair and metric: the smallest batch where it resolves either way,
+        and finding (c)'s onset, the smallest batch where A falls below B (``first_below_batch``),
+        also as a fraction of the key width d_k (``first_below_over_d_k``)."""
         if not len(claims):
             return claims
-        resolved = claims[claims.verdict.isin(["A > B", "A < B"])]
-        first = resolved.groupby(["comparison", "metric"]).batch_size.min()
         keys = pd.MultiIndex.from_frame(claims[["comparison", "metric"]])
-        return claims.assign(first_resolved_batch=first.reindex(keys).to_numpy())
+
+        def first(verdicts):
+            at = claims[claims.verdict.isin(verdicts)].groupby(["comparison", "metric"]).batch_size.min()
+            return at.reindex(keys).to_numpy()
+        claims = claims.assign(first_resolved_batch=first(["A > B", "A < B"]), first_below_batch=first(["A < B"]))
+        if "d_k" in claims:
+            claims = claims.assign(first_below_over_d_k=claims.first_below_batch / claims.d_k)
+        return claims
 
     def figures(self, tables, claims, settings=None):
         table, diags, cond = tables[""], tables.get("_diagnostics"), tables.get("_conditioning")
