@@ -142,7 +142,8 @@ def test_joint_on_one_layer_is_alphaedit(with_preserved):
     g = torch.Generator().manual_seed(3)
     kp = torch.randn(D_K, 4, generator=g, dtype=torch.float64)
     preserved = kp @ kp.T if with_preserved else None
-    q, _ = solvers.projected_weighted(u, k, 2.0, None if preserved is None else u.T @ preserved @ u)
+    q, _ = solvers.projected_weighted(u, k, 2.0, preserved_projected=None if preserved is None else u.T @ preserved @ u)
+    torch.testing.assert_close(solvers.projected_weighted(u, k, 2.0, preserved)[0], q)      # projected here
     got = solvers.joint([q], [k], r, 1.0)[0][0]
     torch.testing.assert_close(got, solvers.alphaedit(k, r, c, u, preserved, alpha=2.0)[0], rtol=1e-9, atol=1e-11)
 

@@ -179,6 +179,14 @@ def _paired_values(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> tuple[np.nd
     return x[keep], y[keep]
 
 
+def _statistic(metric: str):
+    """(per-case values of :func:`_paired_values`, case indices) -> the metric over those cases:
+    S the harmonic mean of the three parts' means, any other metric its mean."""
+    if metric == "S":
+        return _score
+    return lambda arr, i: np.nanmean(arr[i][..., 0], axis=-1)
+
+
 def paired_difference(a: pd.DataFrame, b: pd.DataFrame, metric: str, seed: int = SEED,
                       resamples: int = RESAMPLES) -> dict:
     """A − B on the cases both were scored on (long tables: case_id, metric, value): n, the
@@ -186,10 +194,7 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, metric: str, seed: int =
     the verdict (:func:`verdict`). S compares the harmonic means of ES, PS and NS."""
     x, y = _paired_values(a, b, metric)
     n = len(x)
-    if metric == "S":
-        stat = lambda arr, i: _score(arr, i)                                   # noqa: E731
-    else:
-        stat = lambda arr, i: np.nanmean(arr[i][..., 0], axis=-1)              # noqa: E731
+    stat = _statistic(metric)
     whole = np.arange(n)
     mean_a, mean_b = (float(stat(x, whole)), float(stat(y, whole))) if n else (np.nan, np.nan)
     out = {"n": n, "a_mean": mean_a, "b_mean": mean_b, "difference": mean_a - mean_b,
@@ -223,10 +228,7 @@ def difference_of_differences(a1: pd.DataFrame, b1: pd.DataFrame, a2: pd.DataFra
     x1, y1 = _paired_values(a1, b1, metric)
     x2, y2 = _paired_values(a2, b2, metric)
     n1, n2 = len(x1), len(x2)
-    if metric == "S":
-        stat = _score                                                           # noqa: E731
-    else:
-        stat = lambda arr, i: np.nanmean(arr[i][..., 0], axis=-1)              # noqa: E731
+    stat = _statistic(metric)
 
     def effect(x, y, i):
         return stat(x, i) - stat(y, i)

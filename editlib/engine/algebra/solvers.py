@@ -298,20 +298,21 @@ def metric_weighted(metric: torch.Tensor, keys: torch.Tensor, what: str = "the p
 
 
 def projected_weighted(basis: torch.Tensor, keys: torch.Tensor, alpha: float,
-                       preserved_projected: torch.Tensor | None = None):
+                       preserved: torch.Tensor | None = None, preserved_projected: torch.Tensor | None = None):
     """Q = W K for AlphaEdit's metric on the null space P = ÛÛᵀ, W = P (P G P + α I)⁻¹ P with
     G = K_pK_pᵀ (the pseudo-inverse of G + αI restricted to P's range), in the basis:
-    W = Û (ÛᵀGÛ + α I_r)⁻¹ Ûᵀ (G = 0: W = P/α). ``preserved_projected`` is ÛᵀGÛ.
+    W = Û (ÛᵀGÛ + α I_r)⁻¹ Ûᵀ (G = 0: W = P/α). G comes as :func:`alphaedit` takes it:
+    ``preserved`` (d_k × d_k) or ``preserved_projected`` (ÛᵀGÛ).
     Returns (Q, condition number of ÛᵀGÛ + α I)."""
     if not alpha > 0:
         raise SingularSystemError("AlphaEdit spread over layers needs α > 0: without the ridge its metric is "
                                   "0 on the null space and the joint solve has no unique answer")
     u, k = _f64(basis, keys)
     uk = u.T @ k
-    if preserved_projected is None:
+    g = _projected_preserved(u, preserved, preserved_projected)
+    if g is None:
         return u @ uk / alpha, 1.0
-    g, = _f64(preserved_projected)
-    m = g.to(u.device) + alpha * torch.eye(u.shape[1], dtype=u.dtype, device=u.device)
+    m = g + alpha * torch.eye(u.shape[1], dtype=u.dtype, device=u.device)
     x, cond = _solve_spd(m, uk, "ÛᵀK_pK_pᵀÛ + α I", "raise α")
     return u @ x, cond
 

@@ -216,11 +216,7 @@ def _emmet_weigh(keys, cov, cfg: EmmetConfig, preserved=None, prepared=None):
 
 def _alphaedit_weigh(keys, cov, cfg: AlphaEditConfig, preserved=None, prepared=None):
     space, kept = _in_basis(cov, cfg, preserved, prepared)
-    u = space.basis.to(keys.device)
-    g = kept.get("preserved_projected")
-    if kept.get("preserved") is not None:
-        g = u.T.double() @ kept["preserved"].to(u.device).double() @ u.double()
-    q, _ = solvers.projected_weighted(u, keys, cfg.alpha + cfg.norm_constraint, g)
+    q, _ = solvers.projected_weighted(space.basis.to(keys.device), keys, cfg.alpha + cfg.norm_constraint, **kept)
     return q, keys, 1.0, {"projection_rank": space.rank, "null_space_threshold": cfg.null_space_threshold,
                           "relative_threshold": cfg.relative_threshold}
 
