@@ -18,6 +18,8 @@ EXPECTED = {
                               ["curves"]),
     "05_distribution_rules": (["case_id", "metric", "value", "model", "setting", "method", "layers", "seed", "hparams"],
                               ["windows", "shares", "cost"]),
+    "06_disabling_edits": (["case_id", "metric", "value", "model", "setting", "method", "layers", "seed", "hparams",
+                            "unedited_perplexity"], ["scatter"]),
 }
 SIDE_TABLE = {"04_sequential_editing": ("trajectory", {"weight_drift", "perplexity", "preservation_cost"}),
               "05_distribution_rules": ("diagnostics", {"share_realised", "share_norm", "value_miss", "rule",

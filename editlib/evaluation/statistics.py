@@ -34,7 +34,7 @@ from ..base.errors import DatasetError
 from .metrics.counterfact import harmonic_mean
 
 SCORE_PARTS = ("ES", "PS", "NS")
-RATES = {"ES", "PS", "NS", "S"}                  # 0..100
+RATES = {"ES", "PS", "NS", "S", "disabling"}     # 0..100 (disabling: the share of edits a rule flags)
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE                          # the permutation test's level, for the verdict
 RESAMPLES = 9999

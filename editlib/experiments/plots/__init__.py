@@ -16,6 +16,7 @@
 """
 from .batch import batch_lines, batch_mechanism
 from .differences import differences
+from .disabling import disabling_scatter
 from .rules import layer_shares, preservation_costs, window_differences
 from .sequential import sequential_lines
 from .single import objective_view, score_bars
@@ -23,4 +24,4 @@ from .style import COLUMN_WIDTH, METHOD_COLOURS, RESIDUAL_FLOOR, SCORES, lines, 
 
 __all__ = ["COLUMN_WIDTH", "METHOD_COLOURS", "RESIDUAL_FLOOR", "SCORES", "themed", "palette", "lines", "save",
            "save_all", "score_bars", "objective_view", "batch_lines", "batch_mechanism", "sequential_lines",
-           "differences", "window_differences", "layer_shares", "preservation_costs"]
+           "differences", "disabling_scatter", "window_differences", "layer_shares", "preservation_costs"]
