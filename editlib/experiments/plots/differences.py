@@ -6,7 +6,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
-from .style import finish, new_figure, themed
+from .style import finish, interval_bars, new_figure, themed
 
 
 def _row_label(r) -> str:
@@ -36,8 +36,7 @@ def differences(claims: pd.DataFrame, title: str):
     for ax, metric in zip(axes[0], metrics):
         g = c[c.metric == metric]
         shown = g[g.ci_low.notna()]
-        ax.errorbar(shown.difference, shown.y, xerr=[shown.difference - shown.ci_low, shown.ci_high - shown.difference],
-                    fmt="none", ecolor="black", elinewidth=0.7)
+        interval_bars(ax, shown.y, shown.ci_low, shown.ci_high, horizontal=True, ecolor="black", elinewidth=0.7)
         kinds = (("resolved: interval excludes 0, p < 0.05", dict(color="black", marker="o")),
                  ("no difference resolved", dict(color="white", edgecolor="black", linewidth=0.7, marker="o")),
                  ("refused (singular)", dict(color="black", marker="X")))

@@ -8,7 +8,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FormatStrFormatter, LogLocator
 
 from ...evaluation.statistics import interval
-from .style import LABELS, MARKERS, finish, new_figure, themed
+from .style import LABELS, MARKERS, finish, interval_bars, new_figure, themed
 
 RULE_ORDER = ["memit", "uniform", "optimal", "optimal_recompute"]
 # One colour per rule (none of them a method's: the panels are the methods)
@@ -41,8 +41,7 @@ def _points(ax, g: pd.DataFrame, x: str, look: dict, rule: str, k: int, n: int) 
     xs = _dodge(g[x], k, n)
     v = look[rule]
     ax.plot(xs, g["mean"], color=v["colour"], marker=v["marker"], lw=0.9)
-    ax.errorbar(xs, g["mean"], yerr=[g["mean"] - g.ci_low, g.ci_high - g["mean"]], fmt="none",
-                ecolor=v["colour"], elinewidth=0.7)
+    interval_bars(ax, xs, g.ci_low, g.ci_high, ecolor=v["colour"], elinewidth=0.7)
 
 
 @themed

@@ -12,6 +12,7 @@ from .style import (
     SCORES,
     colours_of,
     finish,
+    interval_bars,
     new_figure,
     palette,
     themed,
@@ -37,8 +38,7 @@ def score_bars(metrics: pd.DataFrame, title: str, scores=SCORES, order=None):
         x = [b.get_x() + b.get_width() / 2 for b in bars]
         for b in bars:
             b.set_hatch(look[setting]["hatch"])
-        ax.errorbar(x, g["mean"], yerr=[g["mean"] - g.ci_low, g.ci_high - g["mean"]], fmt="none", ecolor="black",
-                    elinewidth=0.6)
+        interval_bars(ax, x, g.ci_low, g.ci_high, ecolor="black", elinewidth=0.6)
     ax.set(ylim=(0, 100), ylabel="score (×100), 95 % interval", xlabel="")
     handles = [Patch(facecolor=look[k]["colour"], hatch=look[k]["hatch"], edgecolor="white") for k in hue_order]
     finish(fig, title, handles=handles, labels=hue_order)

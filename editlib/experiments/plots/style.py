@@ -180,10 +180,21 @@ def lines(ax, s: pd.DataFrame, x: str, metric: str, look: dict, xs, log: bool = 
                  dashes={k: dashes(look[k]["linestyle"]) for k in present}, legend=False, ax=ax, sort=True)
     for setting in present:
         g = shown[shown.setting == setting]
-        ax.errorbar(g.x_shown, g["mean"], yerr=[g["mean"] - g.ci_low, g.ci_high - g["mean"]], fmt="none",
-                    ecolor=look[setting]["colour"], elinewidth=0.7)
+        interval_bars(ax, g.x_shown, g.ci_low, g.ci_high, ecolor=look[setting]["colour"], elinewidth=0.7)
     full_scale(ax, metric, g_all.ci_low.dropna())
     ax.set(ylabel=LABELS.get(metric, metric), xlabel="")
+
+
+def interval_bars(ax, at, low, high, horizontal: bool = False, **kw) -> None:
+    """95 % intervals [low, high] as error bars at positions ``at``, drawn from their own ends:
+    a bootstrap interval of a nonlinear statistic (S, a harmonic mean) need not contain the
+    estimate, so the bars are not offsets from it."""
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    mid, half = (low + high) / 2, (high - low) / 2
+    if horizontal:
+        ax.errorbar(mid, at, xerr=half, fmt="none", **kw)
+    else:
+        ax.errorbar(at, mid, yerr=half, fmt="none", **kw)
 
 
 def dashes(linestyle: str):
