@@ -167,3 +167,24 @@ def test_z_loss_at_zero_delta_matches_plain_scoring(model_type):
         prompts = [t.format(r.text) for t in templates]
         expected = target_nll(model, tok, prompts, [r.target_new] * len(prompts)).mean()
         assert info["loss_curve"][i][0] == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("method", ["rome", "rome_original", "emmet"])
+def test_one_editor_factorizes_c0_once_and_edits_as_a_fresh_one_does(tiny_llama, method, tiny_cov_settings):
+    """Single edits one after another (restored between) reuse the layer's factor of C0
+    (EMMET: of λC0 + λ_n I); each update equals, to the bit, the one a fresh Editor makes."""
+    from editlib.engine.algebra.solvers import Factorized
+
+    model, tok = tiny_llama
+    settings = dict(method=method, layers=[1], v_num_grad_steps=3, norm_constraint=5.0 if method == "emmet" else None,
+                    **tiny_cov_settings)
+    settings = {k: v for k, v in settings.items() if v is not None}
+    editor = Editor(model, tok, **settings)
+    for fact in FACTS[:3]:
+        with editor.edited([fact]) as reused:
+            pass
+        assert isinstance(editor._prepared[1], Factorized)
+        with Editor(model, tok, **settings).edited([fact]) as fresh:
+            pass
+        name = next(iter(fresh.deltas))
+        assert torch.equal(reused.deltas[name], fresh.deltas[name])

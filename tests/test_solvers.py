@@ -135,3 +135,35 @@ def test_rome_original_meets_the_constraint_at_the_plain_key_in_the_mean_keys_di
     assert abs(float(cos)) == pytest.approx(1.0, abs=1e-12)
     unified, _ = rome(k_plain, r, c)                                          # not ROME at either key
     assert not torch.allclose(delta, unified) and not torch.allclose(delta, rome(k_star, r, c)[0])
+
+
+def test_a_factor_computed_once_gives_the_same_updates_to_the_bit():
+    """ROME, the original ROME, EMMET and the joint solve's M⁻¹K take C's (or EMMET's M's)
+    Cholesky factor computed before: what a run of many single edits factorizes once."""
+    from editlib.engine.algebra.solvers import emmet_metric, factorized, metric_weighted
+
+    k, r, c = problem(3, seed=5)
+    c32 = c.float()                                        # C0 as the Editor may hold it
+    f = factorized(c32.double(), "C0", "")
+    for col in range(3):
+        one, rest = k[:, col:col + 1], r[:, col:col + 1]
+        assert torch.equal(rome(one, rest, c32, factor=f)[0], rome(one, rest, c32)[0])
+        plain = one + 0.1
+        assert torch.equal(rome_original(one, plain, rest, c32, factor=f)[0], rome_original(one, plain, rest, c32)[0])
+    m = factorized(emmet_metric(500.0 * c32, 10.0), "M", "")
+    for mu in (0.0, 0.1):
+        fresh, diag = emmet(k, r, 500.0 * c32, mu, 10.0)
+        again, diag_again = emmet(k, r, 500.0 * c32, mu, 10.0, factor=m)
+        assert torch.equal(again, fresh) and diag_again == diag
+    assert torch.equal(metric_weighted(c32, k, factor=f)[0], metric_weighted(c32, k)[0])
+
+
+def test_a_factor_of_another_matrix_is_refused():
+    from editlib.engine.algebra.solvers import factorized
+
+    k, r, c = problem(1, seed=6)
+    other = factorized(c + torch.eye(D_K, dtype=c.dtype), "C0", "")
+    with pytest.raises(ValueError, match="another matrix"):
+        rome(k, r, c, factor=other)
+    with pytest.raises(ValueError, match="another matrix"):
+        emmet(k, r, c, 0.0, 10.0, factor=factorized(c, "C0", ""))      # C's factor, M = C + λ_n I

@@ -13,6 +13,8 @@ the matrix that was solved (1-norm estimate; for EMMET the inner B × B matrix).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ...base.errors import SingularSystemError
@@ -20,6 +22,7 @@ from ...base.errors import SingularSystemError
 # Above this condition number a system is treated as singular: its solution would be
 # dominated by round-off (float64 keeps ~16 digits).
 SINGULAR_COND = 1e13
+C0, C0_HINT = "the covariance C0", "collect statistics over more tokens"
 
 
 def _f64(*ts):
@@ -38,10 +41,21 @@ def _check(keys, resid, cov):
             raise FloatingPointError(f"{name} holds NaN/inf values")
 
 
-def _solve_spd(a: torch.Tensor, b: torch.Tensor, what: str, hint: str) -> tuple[torch.Tensor, float]:
-    """Solve a X = b for symmetric positive definite a by Cholesky; refuse when a is not
-    positive definite or numerically singular. Returns X and a's condition number
-    (LAPACK's 1-norm estimate from the factor, O(n²): cheap next to the solve)."""
+@dataclass(frozen=True)
+class Factorized:
+    """A symmetric positive definite matrix ready to be solved with again and again: its
+    Cholesky factor, its condition number, and its diagonal (what a matrix handed in with
+    it is checked against, so that a factor is never used for another matrix)."""
+
+    factor: torch.Tensor
+    cond: float
+    diagonal: torch.Tensor
+
+
+def factorized(a: torch.Tensor, what: str, hint: str) -> Factorized:
+    """The Cholesky factor of the symmetric positive definite ``a`` (symmetrized first) and
+    its condition number (LAPACK's 1-norm estimate from the factor, O(n²)); refuse when ``a``
+    is not positive definite or numerically singular."""
     from scipy.linalg import lapack
 
     a = 0.5 * (a + a.T)
@@ -53,7 +67,19 @@ def _solve_spd(a: torch.Tensor, b: torch.Tensor, what: str, hint: str) -> tuple[
     cond = float("inf") if rcond <= 0 else 1.0 / rcond
     if not cond < SINGULAR_COND:
         raise SingularSystemError(f"{what} is singular (condition number {cond:.3g}); {hint}")
-    return torch.cholesky_solve(b, factor), cond
+    return Factorized(factor, cond, a.diagonal().clone())
+
+
+def _solve_spd(a: torch.Tensor, b: torch.Tensor, what: str, hint: str,
+               factor: Factorized | None = None) -> tuple[torch.Tensor, float]:
+    """Solve a X = b for symmetric positive definite a by Cholesky (:func:`factorized`, or
+    ``factor``, a's factor computed before: the same X to the bit). Returns X and a's
+    condition number."""
+    if factor is None:
+        factor = factorized(a, what, hint)
+    elif factor.factor.shape != a.shape or not torch.equal(factor.diagonal.to(a.device), a.diagonal()):
+        raise ValueError(f"the factor handed in for {what} is another matrix's (its diagonal differs)")
+    return torch.cholesky_solve(b, factor.factor.to(b.device)), factor.cond
 
 
 def diagnostics(delta, keys, resid, cov, cond: float) -> dict:
@@ -69,22 +95,25 @@ def diagnostics(delta, keys, resid, cov, cond: float) -> dict:
     }
 
 
-def rome(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor):
+def rome(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, factor: Factorized | None = None):
     """ROME: min ‖Ŵ K0 − W0 K0‖ s.t. Ŵ k = v (one fact).
 
         Δ = r (C⁻¹ k)ᵀ / (kᵀ C⁻¹ k)
+
+    ``factor``: C's (:func:`factorized`), when one C serves many edits.
     """
     _check(keys, resid, cov)
     if keys.shape[1] != 1:
         raise ValueError(f"ROME writes one fact at a time, got {keys.shape[1]}; use emmet or memit "
                          "for a batch, or edit the facts one after another")
     k, r, c = _f64(keys, resid, cov)
-    c_inv_k, cond = _solve_spd(c, k, "the covariance C0", "collect statistics over more tokens")
+    c_inv_k, cond = _solve_spd(c, k, C0, C0_HINT, factor)
     delta = r @ c_inv_k.T / (k.T @ c_inv_k)
     return delta, diagnostics(delta, k, r, c, cond)
 
 
-def rome_original(keys: torch.Tensor, plain_keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor):
+def rome_original(keys: torch.Tensor, plain_keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor,
+                  factor: Factorized | None = None):
     """ROME as its authors wrote it (one fact): the direction comes from k* (the key
     averaged over the context templates), the constraint is met at k_plain (the key of
     the prompt without prefix):
@@ -93,7 +122,7 @@ def rome_original(keys: torch.Tensor, plain_keys: torch.Tensor, resid: torch.Ten
 
     With k_plain = k* this is :func:`rome`. Diagnostics: the residual is that of the
     constraint it meets (at k_plain, so ≈ 0); ``relative_residual_mean_key`` is the miss
-    at k*, the key the unified objectives write.
+    at k*, the key the unified objectives write. ``factor``: C's, as for :func:`rome`.
     """
     _check(keys, resid, cov)
     _check(plain_keys, resid, cov)
@@ -101,7 +130,7 @@ def rome_original(keys: torch.Tensor, plain_keys: torch.Tensor, resid: torch.Ten
         raise ValueError(f"ROME writes one fact at a time, got {keys.shape[1]}; use emmet or memit "
                          "for a batch, or edit the facts one after another")
     k, kp, r, c = _f64(keys, plain_keys, resid, cov)
-    u, cond = _solve_spd(c, k, "the covariance C0", "collect statistics over more tokens")   # C⁻¹ k*
+    u, cond = _solve_spd(c, k, C0, C0_HINT, factor)                                     # C⁻¹ k*
     denom = float(u.T @ kp)
     if not abs(denom) > 1e-12 * float(torch.linalg.norm(u) * torch.linalg.norm(kp)):
         raise SingularSystemError("uᵀ k_plain = 0: the prompt's key is C0-orthogonal to the averaged key, "
@@ -145,7 +174,15 @@ def memit(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam: float
     return delta, diagnostics(delta, k, r, c, cond)
 
 
-def emmet(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, mu: float = 0.0, norm: float = 0.0):
+def emmet_metric(cov: torch.Tensor, norm: float = 0.0) -> torch.Tensor:
+    """EMMET's preservation metric M = C + λ_n I (float64): what :func:`emmet` solves with,
+    and what a factor handed to it must be of."""
+    c, = _f64(cov)
+    return with_norm(c, norm)
+
+
+def emmet(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, mu: float = 0.0, norm: float = 0.0,
+          factor: Factorized | None = None):
     """EMMET: min ‖Ŵ K0 − W0 K0‖ s.t. Ŵ K_E = V_E (equality, a batch).
 
         Δ = R (K_Eᵀ C0⁻¹ K_E + μ I)⁻¹ K_Eᵀ C0⁻¹
@@ -154,15 +191,15 @@ def emmet(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, mu: float 
     trades exactness for stability at large batches. For B = 1, μ = 0 this is ROME. With
     ENCORE's norm constraint, min ‖ΔK0‖² + λ_n‖Δ‖²_F under the same constraints, C0 becomes
     M = C0 + λ_n I in both places (λ_n = ``norm``; the preservation cost reported is still
-    tr(Δ C0 Δᵀ)).
+    tr(Δ C0 Δᵀ)). ``factor``: M's (:func:`emmet_metric`, :func:`factorized`), when one M
+    serves many edits.
     """
     _check(keys, resid, cov)
     if mu < 0:
         raise ValueError(f"μ must be ≥ 0, got {mu}")
     k, r, c = _f64(keys, resid, cov)
-    m = with_norm(c, norm)
-    c_inv_k, _ = _solve_spd(m, k, "the covariance C0" + " + λ_n I" * (norm > 0),
-                            "collect statistics over more tokens")                               # M⁻¹ K
+    m = emmet_metric(c, norm)
+    c_inv_k, _ = _solve_spd(m, k, C0 + " + λ_n I" * (norm > 0), C0_HINT, factor)                 # M⁻¹ K
     inner = k.T @ c_inv_k + mu * torch.eye(k.shape[1], dtype=k.dtype, device=k.device)          # (B, B)
     hint = ("the edit keys are linearly dependent (rank "
             f"{int(torch.linalg.matrix_rank(k))} < batch {k.shape[1]}, e.g. repeated subjects); "
@@ -290,11 +327,13 @@ def _lu_cond(a: torch.Tensor, lu: torch.Tensor, info) -> float:
     return float("inf") if rcond <= 0 else 1.0 / rcond
 
 
-def metric_weighted(metric: torch.Tensor, keys: torch.Tensor, what: str = "the preservation metric M"):
+def metric_weighted(metric: torch.Tensor, keys: torch.Tensor, what: str = "the preservation metric M",
+                    factor: Factorized | None = None):
     """Q = M⁻¹ K (d_k × B) for a symmetric positive definite metric M (d_k × d_k), by
-    Cholesky: the per-layer factor of :func:`joint`. Returns (Q, M's condition number)."""
+    Cholesky (``factor``: M's, computed before): the per-layer factor of :func:`joint`.
+    Returns (Q, M's condition number)."""
     m, k = _f64(metric, keys)
-    return _solve_spd(m, k, what, "collect statistics over more tokens, or raise the ridge")
+    return _solve_spd(m, k, what, "collect statistics over more tokens, or raise the ridge", factor)
 
 
 def projected_weighted(basis: torch.Tensor, keys: torch.Tensor, alpha: float,

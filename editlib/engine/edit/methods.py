@@ -92,12 +92,24 @@ class Method:
     conventions: dict = field(default_factory=dict)
 
 
+# What the equality objectives derive from C0 once per layer: the Cholesky factor of the
+# metric every single edit solves with (C0 for ROME; λC0 + λ_n I for EMMET without earlier
+# edits), so that a run of many edits factorizes it once. The solves are the same to the bit.
+def _c0_factor(cov, cfg: RomeConfig) -> solvers.Factorized:
+    return solvers.factorized(cov.detach().to(torch.float64), solvers.C0, solvers.C0_HINT)
+
+
+def _emmet_factor(cov, cfg: EmmetConfig) -> solvers.Factorized:
+    metric = solvers.emmet_metric(_metric(cov, cfg)[0], cfg.norm_constraint)
+    return solvers.factorized(metric, solvers.C0, solvers.C0_HINT)
+
+
 def _rome(keys, resid, cov, cfg: RomeConfig, preserved=None, prepared=None):
-    return solvers.rome(keys, resid, cov)
+    return solvers.rome(keys, resid, cov, factor=prepared)
 
 
 def _rome_original(keys, resid, cov, cfg: RomeConfig, plain_keys, preserved=None, prepared=None):
-    return solvers.rome_original(keys, plain_keys, resid, cov)
+    return solvers.rome_original(keys, plain_keys, resid, cov, factor=prepared)
 
 
 # ROME's own code (rome/ of ROME and of the unified repo; its gpt2-xl and gpt-j-6b files):
@@ -149,7 +161,8 @@ def _memit(keys, resid, cov, cfg: MemitConfig, preserved=None, prepared=None):
 def _emmet(keys, resid, cov, cfg: EmmetConfig, preserved=None, prepared=None):
     mu = _emmet_mu(keys, cfg)
     c, gamma = _metric(cov, cfg, preserved)
-    delta, diag = solvers.emmet(keys, resid, c, mu, cfg.norm_constraint)
+    factor = prepared if gamma == 0 else None           # earlier edits kept: the metric is no longer C0's
+    delta, diag = solvers.emmet(keys, resid, c, mu, cfg.norm_constraint, factor=factor)
     return delta, {**_split_preservation(diag, delta, preserved, cfg.mom2_update_weight, gamma), "mu": mu}
 
 
@@ -190,19 +203,20 @@ def _alphaedit(keys, resid, cov, cfg: AlphaEditConfig, preserved=None, prepared=
 # The objectives as terms of the joint solve over layers (solvers.joint): the metric M of the
 # preservation term and the memorization tolerance ρ. Each reduces, on one layer, to the solver above.
 def _rome_weigh(keys, cov, cfg: RomeConfig, preserved=None, prepared=None):
-    q, _ = solvers.metric_weighted(cov, keys, "the covariance C0")
+    q, _ = solvers.metric_weighted(cov, keys, solvers.C0, factor=prepared)
     return q, keys, 0.0, {}
 
 
 def _rome_original_weigh(keys, cov, cfg: RomeConfig, plain_keys, preserved=None, prepared=None):
-    q, _ = solvers.metric_weighted(cov, keys, "the covariance C0")       # u = C⁻¹ k*, met at k_plain
+    q, _ = solvers.metric_weighted(cov, keys, solvers.C0, factor=prepared)     # u = C⁻¹ k*, met at k_plain
     return q, plain_keys, 0.0, {}
 
 
-def _weighted(keys, cov, cfg: MemitConfig | EmmetConfig, preserved=None):
-    """M⁻¹K for the metric M = λC0 + γK_pK_pᵀ + λ_n I."""
-    m = solvers.with_norm(_metric(cov, cfg, preserved)[0], cfg.norm_constraint)
-    return solvers.metric_weighted(m, keys, "λ C0 + γ K_pK_pᵀ + λ_n I")[0]
+def _weighted(keys, cov, cfg: MemitConfig | EmmetConfig, preserved=None, factor=None):
+    """M⁻¹K for the metric M = λC0 + γK_pK_pᵀ + λ_n I (``factor``: M's, without earlier edits)."""
+    c, gamma = _metric(cov, cfg, preserved)
+    m = solvers.emmet_metric(c, cfg.norm_constraint)
+    return solvers.metric_weighted(m, keys, "λ C0 + γ K_pK_pᵀ + λ_n I", factor if gamma == 0 else None)[0]
 
 
 def _memit_weigh(keys, cov, cfg: MemitConfig, preserved=None, prepared=None):
@@ -211,7 +225,7 @@ def _memit_weigh(keys, cov, cfg: MemitConfig, preserved=None, prepared=None):
 
 def _emmet_weigh(keys, cov, cfg: EmmetConfig, preserved=None, prepared=None):
     mu = _emmet_mu(keys, cfg)
-    return _weighted(keys, cov, cfg, preserved), keys, mu, {"mu": mu}
+    return _weighted(keys, cov, cfg, preserved, prepared), keys, mu, {"mu": mu}
 
 
 def _alphaedit_weigh(keys, cov, cfg: AlphaEditConfig, preserved=None, prepared=None):
@@ -222,11 +236,11 @@ def _alphaedit_weigh(keys, cov, cfg: AlphaEditConfig, preserved=None, prepared=N
 
 
 METHODS: dict[str, Method] = {
-    "rome": Method("rome", RomeConfig, _rome, batch=False, weigh=_rome_weigh),
+    "rome": Method("rome", RomeConfig, _rome, batch=False, prepare=_c0_factor, weigh=_rome_weigh),
     "rome_original": Method("rome_original", RomeConfig, _rome_original, batch=False, plain_key=True,
-                            conventions=ROME_ORIGINAL, weigh=_rome_original_weigh),
+                            prepare=_c0_factor, conventions=ROME_ORIGINAL, weigh=_rome_original_weigh),
     "memit": Method("memit", MemitConfig, _memit, weigh=_memit_weigh),
-    "emmet": Method("emmet", EmmetConfig, _emmet, weigh=_emmet_weigh),
+    "emmet": Method("emmet", EmmetConfig, _emmet, prepare=_emmet_factor, weigh=_emmet_weigh),
     "encore": Method("encore", EncoreConfig, _memit, weigh=_memit_weigh, conventions=ENCORE_Z),
     "alphaedit": Method("alphaedit", AlphaEditConfig, _alphaedit, prepare=_null_space, weigh=_alphaedit_weigh,
                         preserved_basis=lambda space: space.basis),
