@@ -154,6 +154,7 @@ class Disabling(Experiment):
     profiles = {"tiny": {"n_cases": 2, "ppl_tokens": 256, "gen_tokens": 5, "edit_overrides": TINY_Z},
                 "paper": {"dataset": "counterfact_simple", "split": "eval", "n_cases": 500, "gen_tokens": 40}}
     claim_metrics = MEASURES + ("ES", "NS")
+    difference_metrics = ("disabling", "ΔW %", "perplexity %")
     report_by = ("setting",)
     report_metrics = ("ES", "PS", "NS", "GE", "perplexity %", "ΔW %", "disabling")
 

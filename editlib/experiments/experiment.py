@@ -86,6 +86,7 @@ class Experiment:
     model_profiles: dict = {}           # {profile: {model: {parameter: value}}}
     side_tables: tuple = ("_diagnostics",)
     claim_metrics: tuple = ()           # metrics each comparison is read on
+    difference_metrics: tuple | None = None   # the differences figure's panels (None: S or ES, and EM)
     report_by: tuple = ("setting",)     # the report's grouping of the per-case table
     report_metrics: tuple = ()
     once_per_suite: bool = False        # a demonstration: the first model of a suite only
@@ -281,7 +282,8 @@ class Experiment:
         if len(claims) and claims.ci_low.notna().any():
             model = tables[""]["model"].iloc[0]
             return {"_differences": plots.differences(claims, f"{model}: paired differences A − B "
-                                                              "over the same cases (95 % intervals)")}
+                                                              "over the same cases (95 % intervals)",
+                                                      self.difference_metrics)}
         return {}
 
     def report_rows(self, table: pd.DataFrame) -> pd.DataFrame:
