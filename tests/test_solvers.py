@@ -167,3 +167,14 @@ def test_a_factor_of_another_matrix_is_refused():
         rome(k, r, c, factor=other)
     with pytest.raises(ValueError, match="another matrix"):
         emmet(k, r, c, 0.0, 10.0, factor=factorized(c, "C0", ""))      # C's factor, M = C + λ_n I
+
+
+def test_factorizing_a_matrix_with_nan_names_the_nan_not_singularity():
+    from editlib.engine.algebra.solvers import factorized
+
+    _, _, c = problem(1, seed=7)
+    c[3, 5] = float("nan")
+    with pytest.raises(FloatingPointError, match="the covariance C0 holds NaN"):
+        factorized(c, "the covariance C0", "")
+    with pytest.raises(SingularSystemError):
+        factorized(torch.zeros(D_K, D_K, dtype=torch.float64), "the covariance C0", "")

@@ -55,9 +55,11 @@ class Factorized:
 def factorized(a: torch.Tensor, what: str, hint: str) -> Factorized:
     """The Cholesky factor of the symmetric positive definite ``a`` (symmetrized first) and
     its condition number (LAPACK's 1-norm estimate from the factor, O(n²)); refuse when ``a``
-    is not positive definite or numerically singular."""
+    holds NaN/inf values, is not positive definite or is numerically singular."""
     from scipy.linalg import lapack
 
+    if not torch.isfinite(a).all():
+        raise FloatingPointError(f"{what} holds NaN/inf values")
     a = 0.5 * (a + a.T)
     factor, info = torch.linalg.cholesky_ex(a)
     if int(info) != 0:
