@@ -26,7 +26,7 @@ def stable_key(**fields) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see a
     half-written cache entry, and concurrent writers never interleave."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +42,7 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
 
 def atomic_save(obj, path: Path) -> None:
     """``torch.save`` a cache entry atomically."""
-    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def atomic_pickle(obj, path: Path) -> None:
@@ -52,12 +52,12 @@ def atomic_pickle(obj, path: Path) -> None:
     def write(tmp):
         with open(tmp, "wb") as f:
             pickle.dump(obj, f)
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def atomic_write_json(obj, path: Path) -> None:
     """Write a JSON cache entry atomically."""
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj)))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj)))
 
 
 def _read_torch(path: Path):

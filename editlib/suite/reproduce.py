@@ -8,6 +8,8 @@
     python -m editlib.reproduce --scheduler local --workers 2    # the runs as tasks on a Dask cluster
     python -m editlib.reproduce --profile paper --models gemma3-270m --resume   # go on after a stop
     python -m editlib.reproduce --profile paper --models gemma3-270m --status   # what is done, what is left
+    python -m editlib.reproduce --profile paper --models gemma3-270m --pack state.tar.gz     # to another machine
+    python -m editlib.reproduce --profile paper --models gemma3-270m --unpack state.tar.gz   # ... and back
 
 A profile (:mod:`editlib.suite.profiles`) is a named set of notebook parameters; ``-p`` overrides
 any of them. Executed notebooks are kept in ``<out>/executed/``; tables (CSV) and figures
@@ -21,11 +23,14 @@ A run stopped at any point (killed, the machine switched off) and started again 
 command goes on from its last finished unit (:mod:`editlib.experiments.journal`); ``--resume``
 also skips the notebooks already complete in ``<out>``, and ``--status`` says, per model and
 notebook, what is done, what is partial and an estimate of what is left, without running anything.
+``--pack`` writes the partial runs and the cache entries they need into one archive, for a
+machine that is wiped before the run ends; ``--unpack`` puts them back (:mod:`editlib.suite.carry`).
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import logging
 import sys
 import time
@@ -80,8 +85,6 @@ def _duration(seconds: float) -> str:
 
 def _as_run(task) -> dict:
     """The parameters a task's experiment runs with, as its journal records them."""
-    import json
-
     from ..experiments import get_experiment
 
     full = {**get_experiment(task.notebook).defaults, **task.parameters}
@@ -131,6 +134,11 @@ def main(argv=None):
                     help="say what is done, partial (with an estimate of what is left) or not started; run nothing")
     ap.add_argument("--ship", action="store_true",
                     help="with --scheduler: workers send their files back even if they share the output folder")
+    ap.add_argument("--pack", metavar="ARCHIVE",
+                    help="write the partial runs of these notebooks and the z and templates they need into ARCHIVE "
+                         "(.tar.gz), to resume on another machine; run nothing")
+    ap.add_argument("--unpack", metavar="ARCHIVE",
+                    help="put an archive written by --pack back (keeping what is on disk); run nothing")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     params = {k: _value(v) for k, v in a.parameter}
@@ -142,8 +150,17 @@ def main(argv=None):
         tasks = plan(a.models, a.notebooks, a.profile, params)
     except EditlibError as e:
         sys.exit(f"error: {e}")
-    if a.status:
-        print(status(tasks, Path(a.out or default_out(a.profile)).resolve()))
+    out = Path(a.out or default_out(a.profile)).resolve()
+    if a.pack or a.unpack:
+        from . import carry
+
+        try:
+            info = carry.pack(a.pack, out, [t.name for t in tasks]) if a.pack else carry.unpack(a.unpack, out)
+        except (EditlibError, OSError, ValueError) as e:
+            sys.exit(f"error: {e}")
+        print(json.dumps(info, indent=1))
+    if a.status or a.pack or a.unpack:
+        print(status(tasks, out))
         return
     t0 = time.time()
     if a.scheduler is None:
