@@ -16,13 +16,15 @@ export TOKENIZERS_PARALLELISM ?= false
 .PHONY: install lint test test-1thread test-fast figures figures-paper report benchmark example clean
 
 # Which torch build `make install` puts in the venv (TORCH=cpu|pypi|none):
-#   cpu  (default) the CPU build, torch==2.13.0+cpu from PyTorch's CPU index (Linux, Windows): ~0.7 GB
+#   cpu  (default) the CPU build, torch==2.13.0+cpu (Linux, Windows): ~0.7 GB; from the indexes and wheel
+#        folders pip is configured with when they hold it, else from PyTorch's CPU index
 #   pypi PyPI's own build: on Linux x86_64 a CUDA build (several GB), on macOS and aarch64 a CPU build
 #   none keep the torch the environment already has (a cluster's, a CUDA build you chose)
 TORCH ?= cpu
 TORCH_VERSION ?= 2.13.0
 ifeq ($(TORCH),cpu)
-TORCH_INSTALL := $(BIN)/pip install -q "torch==$(TORCH_VERSION)+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
+TORCH_INSTALL := $(BIN)/pip install -q "torch==$(TORCH_VERSION)+cpu" 2>/dev/null || \
+	$(BIN)/pip install -q "torch==$(TORCH_VERSION)+cpu" --extra-index-url https://download.pytorch.org/whl/cpu
 else ifeq ($(TORCH),pypi)
 TORCH_INSTALL := $(BIN)/pip install -q "torch==$(TORCH_VERSION)"
 else ifeq ($(TORCH),none)
