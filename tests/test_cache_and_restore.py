@@ -184,6 +184,17 @@ def test_an_entry_copied_from_another_key_is_not_used(fresh_llama, cache):
         editor(fresh_llama).targets(REQS[:2])
 
 
+def test_each_cached_z_holds_its_own_vector_only(fresh_llama, cache):
+    """A fact's z is saved with its own storage, not its batch's: an entry is one d_v vector
+    on disk, whatever the batch it was optimised in."""
+    editor(fresh_llama).targets(REQS[:3])
+    entries = sorted((cache / "z").rglob("*.pt"))
+    assert len(entries) == 3
+    for p in entries:
+        z = torch.load(p, weights_only=True)["z"]
+        assert z.untyped_storage().nbytes() == z.numel() * z.element_size()
+
+
 def test_edits_of_an_edited_model_are_cached_under_its_own_content(fresh_llama, cache):
     ed = editor(fresh_llama, layers=[1])
     ed.apply(REQS[:1])

@@ -49,7 +49,7 @@ def cached_z(model, tok, arch: Architecture, requests: list[EditRequest], layer:
         for idx, z_new, z_info in z_groups(model, tok, arch, [requests[i] for i in todo], layer, templates, s,
                                            progress=progress):
             for j, i in enumerate(todo[k] for k in idx):
-                z[i] = z_new[j].cpu()
+                z[i] = z_new[j].detach().to("cpu", copy=True)      # its own storage: a row view saves the whole batch
                 per_fact[i] = {k: v[j] for k, v in z_info.items()}
                 if use_cache:
                     atomic_save({"z": z[i], "info": per_fact[i], "key": paths[i].stem}, paths[i])
