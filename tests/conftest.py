@@ -28,6 +28,16 @@ FACTS = [DARRIEUX, FRANCE,
          {"prompt": "{} is located in the city of", "subject": "The Eiffel Tower", "target_new": "Berlin"}]
 
 
+def run_tables(folder: Path, stem: str) -> dict:
+    """A run's CSV tables in ``folder`` without the columns that differ between two runs of
+    the same work (timing and provenance): what a resumed run must equal an uninterrupted one on."""
+    import pandas as pd
+
+    timing = {"wall_s", "edit_s", "git_commit", "git_dirty"}
+    tables = {p.name: pd.read_csv(p) for p in sorted(folder.glob(f"{stem}*.csv"))}
+    return {name: t.drop(columns=[c for c in t if c in timing]) for name, t in tables.items()}
+
+
 @pytest.fixture(scope="module", params=TINY)
 def tiny(request):
     """Each tiny random architecture (GPT-2, GPT-J, Llama, Gemma-3): (model, tokenizer),

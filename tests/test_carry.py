@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import run_tables
 
 import editlib.engine.targets.z_cache as z_cache
 from editlib.experiments import get_experiment
@@ -18,7 +19,6 @@ from editlib.suite import carry
 from editlib.suite.runs import plan
 
 OVERRIDES = {"v_num_grad_steps": 3, "mom2_dataset": "model-samples", "mom2_n_tokens": 3000}
-TIMING = {"wall_s", "edit_s", "git_commit", "git_dirty"}
 Z_GROUPS, SAVE = z_cache.z_groups, Journal.save         # as they are, before any test wraps them
 
 
@@ -56,11 +56,6 @@ def _run(params, cache: Path, monkeypatch, stop_after: int | None = None) -> int
     return computed[0]
 
 
-def _tables(folder: Path, stem: str) -> dict[str, pd.DataFrame]:
-    tables = {p.name: pd.read_csv(p) for p in sorted(folder.glob(f"{stem}*.csv"))}
-    return {name: t.drop(columns=[c for c in t if c in TIMING]) for name, t in tables.items()}
-
-
 def test_a_run_packed_on_one_machine_and_resumed_on_another_writes_the_uninterrupted_tables(tmp_path, monkeypatch):
     stem, here = _params(tmp_path / "here")
     first = _run(here, tmp_path / "cache-here", monkeypatch, stop_after=3)     # unedited + two ROME edits
@@ -79,7 +74,7 @@ def test_a_run_packed_on_one_machine_and_resumed_on_another_writes_the_uninterru
     _, reference = _params(tmp_path / "reference")
     whole = _run(reference, tmp_path / "cache-reference", monkeypatch)
     assert first + second == whole                                           # no z computed twice
-    mine, theirs = _tables(tmp_path / "there", stem), _tables(tmp_path / "reference", stem)
+    mine, theirs = run_tables(tmp_path / "there", stem), run_tables(tmp_path / "reference", stem)
     assert len(mine) >= 2 and list(mine) == list(theirs)
     for name in mine:
         pd.testing.assert_frame_equal(mine[name], theirs[name], check_exact=True, obj=name)
@@ -91,12 +86,16 @@ def _journal_archive(tmp_path, identity: dict, code: str) -> Path:
     path = tmp_path / "a.tar.gz"
     carry.pack(path, tmp_path / "made", ["01_objectives_m"])
     if code:                                                                  # rewrite carry.json's code version
-        with tarfile.open(path) as tar:
-            files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+        files = _read(path)
         files["carry.json"] = json.dumps({**json.loads(files["carry.json"]), "code": code,
                                           "git_commit": "0123abc"}).encode()
         _write(path, files)
     return path
+
+
+def _read(path: Path) -> dict[str, bytes]:
+    with tarfile.open(path) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
 
 def _write(path: Path, files: dict[str, bytes]) -> None:
@@ -132,9 +131,7 @@ def test_a_journal_of_another_run_on_disk_is_refused_and_left_alone(tmp_path, mo
 def test_a_member_outside_the_archives_layout_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("EDITLIB_CACHE", str(tmp_path / "cache"))
     path = _journal_archive(tmp_path, IDENTITY, code="")
-    with tarfile.open(path) as tar:
-        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-    _write(path, {**files, "partial/../../escaped.txt": b"x"})
+    _write(path, {**_read(path), "partial/../../escaped.txt": b"x"})
     with pytest.raises(ValueError, match="outside what an editlib archive carries"):
         carry.unpack(path, tmp_path / "there")
     assert not (tmp_path / "escaped.txt").exists()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import run_tables
 
 from editlib.experiments import get_experiment
 from editlib.experiments.journal import PARTIAL, Journal, PartialStateError, progress
@@ -74,12 +75,6 @@ def _run(spec, tmp_path, kill=None, cache="cache"):
         assert done.returncode == 0, done.stderr[-3000:]
 
 
-def _tables(folder: Path, stem: str) -> dict[str, pd.DataFrame]:
-    timing = {"wall_s", "edit_s", "git_commit", "git_dirty"}
-    tables = {p.name: pd.read_csv(p) for p in sorted(folder.glob(f"{stem}*.csv"))}
-    return {name: t.drop(columns=[c for c in t if c in timing]) for name, t in tables.items()}
-
-
 @pytest.mark.parametrize("notebook, kills", [
     ("01", [["after", 3], ["before", 2], ["inside", 3]]),       # units: unedited + 3 methods × 3 cases
     ("04", [["before", 2], ["after", 1]]),                      # units: unedited + a sequence per setting
@@ -104,7 +99,7 @@ def test_a_killed_run_goes_on_where_it_stopped_and_writes_the_uninterrupted_tabl
     reference = tmp_path / "reference"
     _, ref_spec = _task(reference, notebook)
     _run(ref_spec, tmp_path, cache="cache-ref")
-    mine, theirs = _tables(tmp_path / "out", task.name), _tables(reference, task.name)
+    mine, theirs = run_tables(tmp_path / "out", task.name), run_tables(reference, task.name)
     assert list(mine) == list(theirs) and len(mine) >= 2
     for name in mine:
         pd.testing.assert_frame_equal(mine[name], theirs[name], check_exact=True, obj=name)
