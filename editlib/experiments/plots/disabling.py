@@ -20,6 +20,15 @@ def _per_edit(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 @themed
+def _log_ticks(axis, low: float, high: float) -> None:
+    """Labelled ticks on a log axis: 1, 2, 5 × 10ᵏ within a decade and a half, decades only
+    beyond (matplotlib's automatic count leaves a small panel spanning three decades with none)."""
+    subs = (1, 2, 5) if high / low <= 10 ** 1.5 else (1,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def disabling_scatter(metrics: pd.DataFrame, perplexity_factor: float, ge_fraction: float, title: str, order=None):
     """Per edit (points, seaborn), against ‖ΔW‖_F/‖W‖_F (%, log): (a) GE after the edit as a
     percentage of the unedited model's on the same prompts, (b) held-out perplexity as a
@@ -43,10 +52,8 @@ def disabling_scatter(metrics: pd.DataFrame, perplexity_factor: float, ge_fracti
                        linewidths=0.6)
         ax.axhline(threshold, color="0.4", ls="--", lw=0.8)
         ax.set(xscale="log", yscale="log" if log else "linear", xlabel="‖ΔW‖/‖W‖ (%)", ylabel=ylabel)
-        for axis in (ax.xaxis, ax.yaxis) if log else (ax.xaxis,):
-            axis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
-            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            axis.set_minor_formatter(NullFormatter())
+        for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim()))[:2 if log else 1]:
+            _log_ticks(axis, *limits)
     handles = [Line2D([], [], ls="", marker=look[k]["marker"], color=look[k]["colour"]) for k in present]
     handles.append(Line2D([], [], ls="", marker="o", markerfacecolor="none", markeredgecolor="black"))
     finish(fig, title, axes, handles, present + ["disabling (the rule)"])
