@@ -54,3 +54,29 @@ def test_merge_refuses_shards_that_do_not_belong_together(tmp_path):
         shards.merge(tmp_path / "out", [a, _shard(tmp_path / "d", ["MEMIT"])])
     with pytest.raises(FileNotFoundError):
         shards.merge(tmp_path / "out", [tmp_path / "empty"])
+
+
+def test_merge_joins_a_committed_run_with_a_shard_that_has_a_newer_side_table(tmp_path):
+    """A committed run (its main table gzipped, no ``_windows``) joined by a run of a further
+    setting that has one: the main tables concatenate, the side table is the new shard's."""
+    old = _shard(tmp_path / "old", ["MEMIT"])
+    table = old / "04_sequential_editing_m.csv"
+    pd.read_csv(table).to_csv(old / "04_sequential_editing_m.csv.gz", index=False)
+    table.unlink()
+    new = _shard(tmp_path / "04c", ["ENCORE"])
+    windows = pd.DataFrame({"model": "smollm2-135m", "dataset": "d", "seed": 0, "batch_size": 2, "setting": "ENCORE",
+                            "n_edits": [0, 4], "window": [0, 0], "window NLL": [3.4, 3.5]})
+    windows.to_csv(new / "04_sequential_editing_m_windows.csv", index=False)
+    shards.merge(tmp_path / "out", [old, new])
+    merged = pd.read_csv(tmp_path / "out" / "04_sequential_editing_m.csv")
+    assert list(dict.fromkeys(merged.setting)) == ["MEMIT", "ENCORE"]
+    assert len(merged) == 2 * len(pd.read_csv(new / "04_sequential_editing_m.csv"))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "04_sequential_editing_m_windows.csv"), windows)
+
+
+def test_merge_refuses_a_shard_without_the_main_table(tmp_path):
+    a = _shard(tmp_path / "a", ["MEMIT"])
+    b = _shard(tmp_path / "b", ["EMMET"])
+    (b / "04_sequential_editing_m.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="not in every shard"):
+        shards.merge(tmp_path / "out", [a, b])

@@ -11,7 +11,9 @@ Each shard writes the notebook's tables for its settings; :func:`merge` concaten
 tables of the same name (every row keeps the hardware and wall time of the shard that
 produced it), copies each shard's executed notebook beside the others with the shard's
 name, and draws the notebook's figures again from the merged tables. Shards must come from
-the same notebook, model, profile and data, with different settings.
+the same notebook, model, profile and data, with different settings. A shard can be a
+committed run's tables (``.csv.gz`` read as they are) joined by a run of further settings;
+a side table that only some shards have is the concatenation of theirs.
 """
 from __future__ import annotations
 
@@ -40,15 +42,28 @@ def _check(tables: list[pd.DataFrame], name: str) -> None:
         seen |= s
 
 
+def _tables(folder: Path) -> dict[str, Path]:
+    """A shard's tables by stem (``.csv``, or ``.csv.gz`` as committed)."""
+    return {p.name.removesuffix(".gz").removesuffix(".csv"): p
+            for p in sorted(folder.glob("*.csv*")) if p.name.endswith((".csv", ".csv.gz"))}
+
+
 def merge(out_dir, shards) -> list[Path]:
-    """Merge the shard folders' tables into ``out_dir`` and redraw their figures."""
+    """Merge the shard folders' tables into ``out_dir`` and redraw their figures. Every
+    shard has the main tables; a side table (``_windows``...) that a shard's code predates
+    is merged from the shards that have it."""
     out_dir, shards = Path(out_dir), [Path(s) for s in shards]
-    stems = sorted(p.stem for p in shards[0].glob("*.csv"))
+    found = [_tables(s) for s in shards]
+    stems = sorted(set().union(*found))
     if not stems:
-        raise FileNotFoundError(f"no tables in {shards[0]}")
+        raise FileNotFoundError(f"no tables in {', '.join(map(str, shards))}")
+    for stem in stems:
+        lacking = [str(s) for s, f in zip(shards, found) if stem not in f]
+        if lacking and not stem.endswith(SIDE_TABLES):
+            raise FileNotFoundError(f"{stem} is not in every shard: {', '.join(lacking)} lack(s) it")
     written, tables = [], {}
     for stem in stems:
-        parts = [pd.read_csv(s / f"{stem}.csv") for s in shards]
+        parts = [pd.read_csv(f[stem]) for f in found if stem in f]
         _check(parts, stem)
         tables[stem] = pd.concat(parts, ignore_index=True)
         out_dir.mkdir(parents=True, exist_ok=True)
