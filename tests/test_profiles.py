@@ -3,6 +3,7 @@ is sized to resolve the findings, and the tuning split never meets a reported ca
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -123,6 +124,16 @@ def test_tuning_split_of_counterfact():
     tune = load_cases("counterfact_simple", split="tune")
     report = load_cases("counterfact_simple", n=3072, seed=0)       # what the paper profile reports
     assert len(tune) >= 50 and _subjects(tune).isdisjoint(_subjects(report))
+
+
+def test_run_line_of_a_table_merged_from_shards_on_different_hardware():
+    from editlib.suite.report import run_line
+
+    gpu = {"profile": "paper", "hardware": "GPU", "threads": np.nan, "wall_s": 303.0}
+    table = pd.DataFrame([gpu, {**gpu, "wall_s": 300.0}, {**gpu, "hardware": "CPU", "threads": 1.0, "wall_s": 6225.0}])
+    assert run_line(table) == ("profile paper; hardware GPU / CPU; threads 1; "
+                               "notebook wall time 303 s / 300 s / 6,225 s (shards)")
+    assert run_line(table.iloc[:1]) == "profile paper; hardware GPU; notebook wall time 303 s"
 
 
 def test_report_prints_interval_tables_and_refused_solves(tmp_path):

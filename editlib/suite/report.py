@@ -70,11 +70,25 @@ def markdown(df: pd.DataFrame) -> str:
     return head + "".join("| " + " | ".join(map(str, row)) + " |\n" for row in df.itertuples(index=False))
 
 
+def _values(column: pd.Series) -> list[str]:
+    """A column's distinct values in order of appearance, NaN left out (1.0 written 1)."""
+    return [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+            for v in dict.fromkeys(column.dropna())]
+
+
+def _each(table: pd.DataFrame, col: str) -> str:
+    """A column's value, or each shard's in a merged table ("—" where it has none)."""
+    return " / ".join(_values(table[col])) if col in table and _values(table[col]) else "—"
+
+
 def run_line(table: pd.DataFrame) -> str:
+    """What a table was made with. A table merged from shards that ran on different
+    hardware gives each value, shard by shard, and each shard's wall time."""
     cols = [c for c in ("profile", "hardware", "threads", "z_dtype", "dataset", "split") if c in table]
-    parts = [f"{c} {table[c].iloc[0]}" for c in cols]
+    parts = [f"{c} {' / '.join(_values(table[c]))}" for c in cols if _values(table[c])]
     if "wall_s" in table:
-        parts.append(f"notebook wall time {table['wall_s'].max():.0f} s")
+        walls = [f"{w:,.0f} s" for w in dict.fromkeys(table["wall_s"].dropna())]
+        parts.append(f"notebook wall time {' / '.join(walls)}" + (" (shards)" if len(walls) > 1 else ""))
     return "; ".join(parts)
 
 
@@ -203,7 +217,8 @@ def tables_text(text: str, path: Path, folder: Path) -> str:
 def runtimes_markdown(folders=FOLDERS) -> str:
     """One row per committed run (folder, model, notebook): the wall time its table records
     (the experiment's own run: loading, edits, scoring, figures; not the kernel's start),
-    the hardware and thread count it ran on, and z's precision."""
+    the hardware and thread count it ran on, and z's precision; for a table merged from
+    shards, each shard's."""
     from ..experiments import experiments
 
     rows = []
@@ -213,9 +228,9 @@ def runtimes_markdown(folders=FOLDERS) -> str:
                 t = _read(path)
                 model = t["model"].iloc[0] if "model" in t else name.removeprefix(f"{experiment.name}_").split("_")[0]
                 rows.append({"profile": t["profile"].iloc[0], "model": model, "notebook": experiment.name,
-                             "wall time": f"{t['wall_s'].max():,.0f} s", "hardware": t["hardware"].iloc[0],
-                             "threads": t["threads"].iloc[0] if "threads" in t else "—",
-                             "z dtype": t["z_dtype"].iloc[0] if "z_dtype" in t else "—"})
+                             "wall time": " / ".join(f"{w:,.0f} s" for w in dict.fromkeys(t["wall_s"].dropna())),
+                             "hardware": _each(t, "hardware"), "threads": _each(t, "threads"),
+                             "z dtype": _each(t, "z_dtype")})
     frame = pd.DataFrame(rows).drop_duplicates(["profile", "model", "notebook"])
     return markdown(frame.set_index("profile"))
 
