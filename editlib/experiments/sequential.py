@@ -60,9 +60,7 @@ class Sequential(Experiment):
                 "paper": {"dataset": "counterfact_simple", "split": "eval", "batch_size": 100, "n_batches": 30,
                           "scored": 32, "retention": 128, "ability_every": 5, "retention_every": 1,
                           "ppl_tokens": 16384, "ge_cases": 32, "gen_tokens": 40,
-                          "edit_overrides": LIGHT_Z,             # z in float32 on the GPU
-                          # the committed paper run (one H100) predates ENCORE: it joins when the profile runs again
-                          "settings": ["memit", "emmet_ridge", "emmet_preserved", "alphaedit"]}}
+                          "edit_overrides": LIGHT_Z}}            # z in float32 on the GPU
     side_tables = ("_trajectory", "_windows")
     claim_metrics = ("ES", "EM", "NS")
     report_by = ("setting", "scope")
