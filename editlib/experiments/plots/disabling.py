@@ -19,7 +19,6 @@ def _per_edit(metrics: pd.DataFrame) -> pd.DataFrame:
     return edits
 
 
-@themed
 def _log_ticks(axis, low: float, high: float) -> None:
     """Labelled ticks on a log axis: 1, 2, 5 × 10ᵏ within a decade and a half, decades only
     beyond (matplotlib's automatic count leaves a small panel spanning three decades with none)."""
@@ -29,6 +28,7 @@ def _log_ticks(axis, low: float, high: float) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+@themed
 def disabling_scatter(metrics: pd.DataFrame, perplexity_factor: float, ge_fraction: float, title: str, order=None):
     """Per edit (points, seaborn), against ‖ΔW‖_F/‖W‖_F (%, log): (a) GE after the edit as a
     percentage of the unedited model's on the same prompts, (b) held-out perplexity as a
